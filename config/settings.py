@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.quality",
     "apps.exports",
     "apps.audit",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [

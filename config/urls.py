@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.quality.api_urls")),
     path("", include("apps.exports.api_urls")),
     path("", include("apps.audit.api_urls")),
+    path("", include("apps.privacy.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -28,6 +29,7 @@ urlpatterns = [
     path("", include("apps.quality.urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.privacy.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"
