@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "axes.middleware.AxesMiddleware",
+    "apps.audit.middleware.AccessAuditMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -203,6 +204,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several job tables share JobStatus; without a name drf-spectacular warns of a collision.
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "apps.core.models.JobStatus"},
 }
 
 CELERY_BROKER_URL = REDIS_URL
@@ -212,6 +215,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A separate queue name isolates benchmark workers from others sharing the broker.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -219,15 +224,31 @@ CELERY_TIMEZONE = TIME_ZONE
 # Model endpoints: hosts generation runs may call (comma-separated CIDRs or hostnames).
 MODEL_ENDPOINT_ALLOW = env_list("MODEL_ENDPOINT_ALLOW", [])
 MODEL_ENDPOINT_DENY = env_list("MODEL_ENDPOINT_DENY", ["169.254.0.0/16", "fd00:ec2::254/128"])
+# Environment variables an endpoint may name as its API key: "NAME" (any host) or "NAME@host".
+# Empty by default, so no tenant can send the operator's keys to a server of its choosing.
+MODEL_ENDPOINT_KEY_ENVS = env_list("MODEL_ENDPOINT_KEY_ENVS", [])
+# Generation runs (apps.sampling): per-call retries, and the lease that keeps one executor per endpoint.
+GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 5, minimum=1)
+GENERATION_BACKOFF_BASE_MS = env_int("GENERATION_BACKOFF_BASE_MS", 500, minimum=0)
+GENERATION_BACKOFF_MAX_MS = env_int("GENERATION_BACKOFF_MAX_MS", 30_000, minimum=0)
+GENERATION_RETRY_AFTER_MAX_S = env_int("GENERATION_RETRY_AFTER_MAX_S", 120, minimum=0)
+GENERATION_LEASE_SECONDS = env_int("GENERATION_LEASE_SECONDS", 30, minimum=2)
+GENERATION_TASK_SECONDS = env_int("GENERATION_TASK_SECONDS", 300, minimum=5)
+SAMPLING_PREVIEW_MAX_GENERATIONS = env_int("SAMPLING_PREVIEW_MAX_GENERATIONS", 300_000, minimum=1)
 
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30, minimum=1)
+
+# Privacy and audit (apps.privacy, apps.audit).
+PII_DETECT_URLS = env_bool("PII_DETECT_URLS", False)
+AUDIT_DENIED_PER_MINUTE = env_int("AUDIT_DENIED_PER_MINUTE", 60, minimum=1)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # httpx logs every request at INFO; generation runs make thousands.
+    "loggers": {"axes": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 SPECTACULAR_SETTINGS.update(
     {

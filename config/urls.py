@@ -21,7 +21,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("", core_views.home, name="home"),
     path("api/v1/", include(api_v1)),
-    path("accounts/", include("apps.accounts.urls")),
+    path("", include("apps.accounts.urls")),  # /accounts/, /join/, /projects/<id>/members/, /organizations/<id>/members/
     path("projects/", include("apps.projects.urls")),
     path("", include("apps.items.urls")),
     path("", include("apps.annotations.urls")),

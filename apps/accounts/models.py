@@ -83,6 +83,8 @@ class Invite(TimeStampedModel):
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="invites")
     role = models.CharField(max_length=20, choices=ProjectRole.choices, default=ProjectRole.ANNOTATOR)
+    # Lets managers tell links apart ("Prolific batch 2"); never shown to people who open the link.
+    label = models.CharField(max_length=100, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
     token_prefix = models.CharField(max_length=12)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
@@ -91,12 +93,36 @@ class Invite(TimeStampedModel):
     uses = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    def usable(self) -> bool:
+    class Meta:
+        constraints = [
+            # The last line of defence for the use limit: a racing join can never overshoot it.
+            models.CheckConstraint(
+                condition=models.Q(max_uses__isnull=True) | models.Q(uses__lte=models.F("max_uses")),
+                name="invite_uses_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_uses__isnull=True) | models.Q(max_uses__gte=1),
+                name="invite_max_uses_positive",
+            ),
+        ]
+
+    @property
+    def status(self) -> str:
+        """One of active / revoked / expired / used_up (the first reason that applies)."""
         if self.revoked_at is not None:
-            return False
+            return "revoked"
         if self.expires_at is not None and self.expires_at <= timezone.now():
-            return False
-        return self.max_uses is None or self.uses < self.max_uses
+            return "expired"
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "used_up"
+        return "active"
+
+    @property
+    def status_display(self) -> str:
+        return self.status.replace("_", " ")
+
+    def usable(self) -> bool:
+        return self.status == "active"
 
 
 class ApiToken(TimeStampedModel):

@@ -27,6 +27,10 @@ class Assignment(TimeStampedModel):
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     is_qualification = models.BooleanField(default=False)
+    # Copied from the item at lease time so the engine counts gold and harmful exposure
+    # per annotator without joining items. Never sent to the annotator.
+    is_gold = models.BooleanField(default=False)
+    is_harmful = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="uniq_assignment_item_annotator")]
@@ -35,11 +39,19 @@ class Assignment(TimeStampedModel):
             models.Index(fields=["status", "expires_at"], condition=models.Q(status="live"), name="assignment_live_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"Assignment {self.pk} ({self.status})"
+
 
 class Draft(models.Model):
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="draft")
     answers = models.JSONField(default=dict)
+    # Time the annotator actively spent on the item so far (visible tab), kept across reloads.
+    active_ms = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Draft of assignment {self.assignment_id}"
 
 
 class Annotation(models.Model):
@@ -62,17 +74,38 @@ class Annotation(models.Model):
     too_fast = models.BooleanField(default=False)
 
     class Meta:
+        constraints = [
+            # An Idempotency-Key names one submission of one annotator, never two.
+            models.UniqueConstraint(
+                fields=["annotator", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="uniq_annotation_idempotency_key",
+            )
+        ]
         indexes = [
             models.Index(fields=["project", "submitted_at"]),
             models.Index(fields=["item"]),
             models.Index(fields=["annotator", "project"]),
         ]
 
+    def __str__(self) -> str:
+        return f"Annotation {self.pk} of item {self.item_id}"
+
 
 class Skip(models.Model):
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="skip")
     reason = models.CharField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Skip of assignment {self.assignment_id}"
+
+
+class FlagCategory(models.TextChoices):
+    HARMFUL = "harmful", "Harmful or disturbing content"
+    PERSONAL_DATA = "personal_data", "Personal data"
+    BROKEN = "broken", "Broken, empty or unreadable"
+    OTHER = "other", "Something else"
 
 
 class Flag(models.Model):
@@ -81,12 +114,34 @@ class Flag(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="flags")
     item = models.ForeignKey("items.Item", on_delete=models.CASCADE, related_name="flags")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
+    category = models.CharField(max_length=20, choices=FlagCategory.choices, default=FlagCategory.OTHER)
     reason = models.CharField(max_length=1000)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="uniq_flag_item_annotator")]
+
+    def __str__(self) -> str:
+        return f"Flag ({self.category}) on item {self.item_id}"
+
+
+class WorkspacePreference(models.Model):
+    """An annotator's choices for one project's workspace."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Honoured only where the project allows opting out (Project.allow_harmful_opt_out).
+    harmful_opt_out = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "annotator"], name="uniq_workspace_preference")
+        ]
+
+    def __str__(self) -> str:
+        return f"Workspace preferences of user {self.annotator_id} in project {self.project_id}"
 
 
 class ReviewDecision(models.TextChoices):

@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.annotations import views
 
 app_name = "annotations"
-urlpatterns: list = []
+urlpatterns = [
+    path("projects/<int:project_id>/annotate/", views.workspace, name="workspace"),
+    path("projects/<int:project_id>/annotate/next/", views.workspace_next, name="next"),
+    path("projects/<int:project_id>/annotate/guidelines/", views.guidelines_confirm, name="guidelines_confirm"),
+    path("projects/<int:project_id>/annotate/preferences/", views.preferences, name="preferences"),
+]

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.audit import api
 
 app_name = "audit_api"
-urlpatterns: list = []
+urlpatterns = [
+    path("organizations/<int:organization_id>/audit/", api.OrganizationAuditView.as_view(), name="organization"),
+]

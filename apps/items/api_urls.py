@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.items import api
 
 app_name = "items_api"
-urlpatterns: list = []
+urlpatterns = [
+    path("projects/<int:project_id>/imports/", api.ProjectImportsView.as_view(), name="imports"),
+    path("imports/<int:job_id>/", api.ImportDetailView.as_view(), name="import"),
+    path("imports/<int:job_id>/cancel/", api.ImportCancelView.as_view(), name="import_cancel"),
+    path("imports/<int:job_id>/errors/", api.ImportErrorsView.as_view(), name="import_errors"),
+    path("projects/<int:project_id>/items/", api.ProjectItemsView.as_view(), name="items"),
+    path("items/<int:item_id>/", api.ItemDetailView.as_view(), name="item"),
+]

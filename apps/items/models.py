@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel
+
+# Text search configuration of the stored vectors and of search queries.
+SEARCH_CONFIG = "english"
 
 
 class Prompt(models.Model):
     """A prompt: plain text, or a chat message list ([{role, content}, ...])."""
 
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prompts")
+    # db_index=False here and below: composite indexes starting with the column cover it, and
+    # each extra index slows bulk imports.
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prompts", db_index=False)
     external_id = models.CharField(max_length=200, blank=True)
     # Plain-text rendering (the last user turn for chats) used for search and display.
     text = models.TextField()
@@ -21,7 +29,12 @@ class Prompt(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "content_hash"], name="uniq_prompt_hash")]
-        indexes = [models.Index(fields=["project", "external_id"])]
+        indexes = [
+            models.Index(fields=["project", "external_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
 
     def as_messages(self) -> list[dict[str, str]]:
         return list(self.messages) if self.messages else [{"role": "user", "content": self.text}]
@@ -35,8 +48,18 @@ class GenerationSource(models.TextChoices):
 class Generation(models.Model):
     """One model output for a prompt."""
 
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="generations")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="generations")
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="generations", db_index=False
+    )
+    # No database-level constraint (db_constraint=False) on the high-volume links between
+    # items, generations and prompts: PostgreSQL checks a constraint row by row (a lookup and
+    # a lock on the parent row), which costs bulk imports about a third of their time. These
+    # rows are written only by set-based code that takes the ids from the same transaction;
+    # project FKs keep their constraint, so a project deleted mid-import still rolls the batch
+    # back; deletes cascade through the ORM as before.
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="generations", db_index=False, db_constraint=False
+    )
     model_name = models.CharField(max_length=200)
     parameters = models.JSONField(default=dict, blank=True)
     text = models.TextField()
@@ -51,7 +74,13 @@ class Generation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "content_hash"], name="uniq_generation_hash")]
-        indexes = [models.Index(fields=["project", "model_name"]), models.Index(fields=["prompt", "model_name"])]
+        indexes = [
+            models.Index(fields=["project", "model_name"]),
+            models.Index(fields=["prompt", "model_name"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: {self.text[:60]}"
 
 
 class ItemKind(models.TextChoices):
@@ -74,8 +103,11 @@ class Item(TimeStampedModel):
     annotations; the assignment engine keeps it under the item's row lock.
     """
 
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="items")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="items", db_index=False)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items", db_constraint=False)
+    # No index on created_at (unlike TimeStampedModel): nothing queries items by it, and
+    # each index slows bulk imports.
+    created_at = models.DateTimeField(auto_now_add=True)
     generations = models.ManyToManyField(Generation, through="ItemGeneration", related_name="items")
     kind = models.CharField(max_length=10, choices=ItemKind.choices, default=ItemKind.SINGLE)
     metadata = models.JSONField(default=dict, blank=True)
@@ -101,17 +133,200 @@ class Item(TimeStampedModel):
                 condition=models.Q(state="open"),
             ),
             models.Index(fields=["project", "state", "id"]),
+            # The item browser pages by id (keyset) within a project.
+            models.Index(fields=["project", "id"], name="item_project_id_idx"),
+            # Metadata key/value filters use `metadata @> {...}`.
+            GinIndex(fields=["metadata"], opclasses=["jsonb_path_ops"], name="item_metadata_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"Item {self.pk}"
 
     def ordered_generations(self) -> list[Generation]:
         return [link.generation for link in self.item_generations.select_related("generation").order_by("position")]
 
 
 class ItemGeneration(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="item_generations")
-    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="item_links")
+    # db_constraint=False: see Generation.prompt.
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="item_generations", db_index=False, db_constraint=False
+    )
+    generation = models.ForeignKey(
+        Generation, on_delete=models.CASCADE, related_name="item_links", db_index=False, db_constraint=False
+    )
     position = models.PositiveSmallIntegerField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "position"], name="uniq_item_position")]
         indexes = [models.Index(fields=["generation"])]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}#{self.position}"
+
+
+# --- full-text search -------------------------------------------------------------
+
+
+class PromptSearch(models.Model):
+    """The full-text vector of a prompt.
+
+    Filled by apps.items.search after an import rather than by an expression
+    index on Prompt.text: computing vectors costs more than the rest of a
+    bulk import, so imports stay fast and search catches up shortly after.
+    """
+
+    prompt = models.OneToOneField(Prompt, primary_key=True, on_delete=models.CASCADE, related_name="search_entry")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    vector = SearchVectorField()
+
+    class Meta:
+        # A plain GIN index on the vector plus a btree on project: btree_gin (one index for
+        # both) is a contrib extension that the embedded PostgreSQL of `make run` lacks.
+        indexes = [
+            GinIndex(fields=["vector"], name="prompt_search_idx"),
+            models.Index(fields=["project"], name="prompt_search_project_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"search {self.prompt_id}"
+
+
+class GenerationSearch(models.Model):
+    """The full-text vector of a generation (see PromptSearch)."""
+
+    generation = models.OneToOneField(
+        Generation, primary_key=True, on_delete=models.CASCADE, related_name="search_entry"
+    )
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    vector = SearchVectorField()
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["vector"], name="generation_search_idx"),
+            models.Index(fields=["project"], name="generation_search_project_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"search {self.generation_id}"
+
+
+# --- imports ---------------------------------------------------------------------
+
+
+def upload_path(instance: ImportUpload, filename: str) -> str:
+    return f"imports/{instance.project_id}/{instance.token}/{filename}"
+
+
+class ImportUpload(models.Model):
+    """An uploaded file, stored before any import job reads it."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="import_uploads")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    token = models.CharField(max_length=32, unique=True)
+    file = models.FileField(upload_to=upload_path, max_length=500)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class ImportPhase(models.TextChoices):
+    READING = "reading", "Reading rows"
+    BUILDING = "building", "Building items"
+    DONE = "done", "Done"
+
+
+class ImportJob(TimeStampedModel):
+    """One run of an import. Celery carries only its id; progress and errors live here.
+
+    `rows_read` is the resume point: the count of file rows whose effects are
+    committed, updated in the same transaction as those rows' inserts. A worker
+    that dies mid-batch loses only uncommitted work; the next attempt skips the
+    committed rows, so counts stay exact and nothing is inserted twice.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="import_jobs")
+    upload = models.ForeignKey(ImportUpload, on_delete=models.CASCADE, related_name="jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    mapping = models.JSONField()
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    phase = models.CharField(max_length=10, choices=ImportPhase.choices, default=ImportPhase.READING)
+    file_format = models.CharField(max_length=20, blank=True)
+    encoding = models.CharField(max_length=20, blank=True)
+    # Rows read (accepted + rejected) is also the resume point: see the class docstring.
+    rows_read = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    prompts_created = models.BigIntegerField(default=0)
+    generations_created = models.BigIntegerField(default=0)
+    generations_duplicate = models.BigIntegerField(default=0)
+    items_created = models.BigIntegerField(default=0)
+    items_duplicate = models.BigIntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    # Keyset position of the item-building phase (grouped shapes with pair modes).
+    build_after_prompt = models.BigIntegerField(default=0)
+    # Lowest prompt / generation ids this job created: the search indexer starts there.
+    first_prompt_id = models.BigIntegerField(null=True, blank=True)
+    first_generation_id = models.BigIntegerField(null=True, blank=True)
+    search_indexed_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    errors_stored = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "-created_at"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in JobStatus.finished()
+
+    @property
+    def progress_percent(self) -> int:
+        return int(round(self.progress * 100))
+
+
+class ImportRowError(models.Model):
+    """A rejected row: where it is in the file and why. Capped per job (IMPORT_MAX_STORED_ERRORS)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.BigIntegerField()
+    field = models.CharField(max_length=200, blank=True)
+    reason = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "line"])]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+class ImportJobGeneration(models.Model):
+    """Which generations a job loaded, for building pairs across rows after the file is read.
+
+    Rows of one prompt may be anywhere in the file, so pairs are built once all
+    rows are in. Deleted when the job finishes.
+    """
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+", db_index=False)
+    prompt_id = models.BigIntegerField()
+    generation_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "generation_id"], name="uniq_job_generation"),
+        ]
+        indexes = [models.Index(fields=["job", "prompt_id"], name="job_generation_prompt_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.generation_id}"

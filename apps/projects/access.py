@@ -11,7 +11,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from apps.accounts.models import PROJECT_ROLE_RANK, OrganizationMembership, OrgRole, ProjectMembership, ProjectRole
+from apps.accounts.models import (
+    PROJECT_ROLE_RANK,
+    OrganizationMembership,
+    OrgRole,
+    ProjectMembership,
+    ProjectRole,
+)
 from apps.projects.models import Project
 
 
@@ -20,7 +26,8 @@ def projects_visible_to(user) -> QuerySet[Project]:  # type: ignore[no-untyped-d
     if not user.is_authenticated:
         return Project.objects.none()
     return Project.objects.filter(
-        Q(organization__memberships__user=user) | Q(memberships__user=user)
+        Q(organization__memberships__user=user) | Q(memberships__user=user),
+        deletion_requested_at__isnull=True,
     ).distinct()
 
 
@@ -40,7 +47,8 @@ def project_for_user(user, project_id: int | str, *, role: str = ProjectRole.ANN
         pk = int(project_id)
     except (TypeError, ValueError):
         raise Http404("No such project") from None
-    project = Project.objects.select_related("organization").filter(pk=pk).first()
+    # A project whose deletion was requested is gone for everyone, even while it is being purged.
+    project = Project.objects.select_related("organization").filter(pk=pk, deletion_requested_at__isnull=True).first()
     if project is None:
         raise Http404("No such project")
     effective = project_role_for(user, project)

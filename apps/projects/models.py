@@ -24,6 +24,9 @@ class Project(TimeStampedModel):
     questions = models.JSONField(default=list)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Set when a manager deletes the project: it disappears at once (access helpers treat it
+    # as gone) and a Celery task removes its rows in batches (apps.projects.tasks).
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
 
     # Distribution
     annotations_per_item = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(50)])
@@ -70,3 +73,6 @@ class GuidelineVersion(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "version"], name="uniq_guideline_version")]
         ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} guidelines v{self.version}"

@@ -1,0 +1,342 @@
+"""Reads for the annotator workspace and the annotation API.
+
+Everything an annotator is shown passes through here, so this module is where the
+rules of DESIGN.md invariant 5 live: no gold answers, no model names, no item
+metadata, and other annotators' answers only where the project is not blind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, F, JSONField, OuterRef, Q, Subquery
+from django.http import Http404
+from django.utils import timezone
+
+from apps.accounts.models import OrganizationMembership, ProjectMembership
+from apps.annotations.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Draft,
+    WorkspacePreference,
+)
+from apps.items.models import Generation, Item, ItemGeneration, ItemState, Prompt
+from apps.privacy.detection import RedactedText, redact, redact_with_offsets
+from apps.privacy.models import PiiSpan
+from apps.privacy.selectors import text_for_annotator
+from apps.projects.models import GuidelineVersion, PiiPolicy, Project
+
+# "1000+ left" rather than counting a million rows on every page.
+PROGRESS_COUNT_LIMIT = 1000
+
+
+def display_text_for_annotator(generation_or_prompt: Generation | Prompt, project: Project) -> str:
+    """The text of one prompt or model output as this project's annotators may see it.
+
+    Under "show" the text as it is; otherwise personal data that apps.privacy found is
+    replaced by typed placeholders ([EMAIL], [PHONE], ...). (Under "exclude" such items
+    are never leased; if one was, redacting is the safe answer.) The workspace itself
+    uses the batched `item_content`, which applies the same rule to a whole item.
+    """
+    text = generation_or_prompt.text
+    if project.pii_policy == PiiPolicy.SHOW:
+        return text
+    if isinstance(generation_or_prompt, Generation):
+        spans = PiiSpan.objects.filter(generation_id=generation_or_prompt.pk)
+    else:
+        spans = PiiSpan.objects.filter(prompt_id=generation_or_prompt.pk, message_index__isnull=True)
+    return text_for_annotator(text, list(spans), project.pii_policy)
+
+
+def _redacted_texts(content: ItemContent, *, prompt_id: int) -> None:
+    """Apply the project's PII policy to an item's texts (one query, only for items with
+    personal data). Keeps the offset maps so span answers given over the redacted text
+    are stored against the original (`ItemContent.spans_to_original`)."""
+    spans = list(
+        PiiSpan.objects.filter(Q(prompt_id=prompt_id) | Q(generation_id__in=content.generation_ids)).order_by("start")
+    )
+    prompt_spans = [s for s in spans if s.prompt_id is not None and s.message_index is None]
+    if prompt_spans:
+        redacted = redact_with_offsets(content.original_prompt_text, prompt_spans)
+        content.prompt_text = redacted.text
+        content.display_maps[None] = redacted
+    for response in content.responses:
+        own = [s for s in spans if s.generation_id == response["id"]]
+        if own:
+            redacted = redact_with_offsets(content.original_texts[response["id"]], own)
+            response["text"] = redacted.text
+            content.display_maps[response["id"]] = redacted
+    if content.prompt_messages:
+        for index, message in enumerate(content.prompt_messages):
+            own = [s for s in spans if s.message_index == index]
+            if not own and message["content"] == content.original_prompt_text:
+                own = prompt_spans  # a turn equal to the prompt text was scanned as the prompt
+            if own:
+                message["content"] = redact(message["content"], own)
+
+
+@dataclass
+class DraftState:
+    answers: dict[str, Any]
+    active_ms: int
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"answers": self.answers, "active_ms": self.active_ms, "updated_at": self.updated_at}
+
+
+@dataclass
+class ItemContent:
+    """What an annotator sees of one item, in display order. No gold, no metadata, no model names."""
+
+    item_id: int
+    is_harmful: bool
+    prompt_text: str
+    prompt_messages: list[dict[str, str]] | None
+    responses: list[dict[str, Any]] = field(default_factory=list)  # {"id", "label", "text"}
+    original_texts: dict[int, str] = field(default_factory=dict)
+    original_prompt_text: str = ""
+    guideline_version: int = 0
+    draft: DraftState | None = None
+    submitted_id: int | None = None
+    submitted_fingerprint: str = ""
+    # Redacted text → original offsets, per generation id (None: the prompt text).
+    display_maps: dict[int | None, RedactedText] = field(default_factory=dict)
+
+    def spans_to_original(self, questions: list[dict[str, Any]], answers: Any) -> Any:
+        """Span answers are given over the text as shown; store them over the original.
+
+        A selection touching a placeholder covers the whole original value. Malformed
+        entries are left for validation to report.
+        """
+        if not self.display_maps or not isinstance(answers, dict):
+            return answers
+        mapped = dict(answers)
+        for question in questions:
+            value = answers.get(question["id"])
+            if question.get("type") != "spans" or not isinstance(value, list):
+                continue
+            converted = []
+            for span in value:
+                if isinstance(span, dict) and isinstance(span.get("start"), int) and isinstance(span.get("end"), int):
+                    key = None if question.get("target") == "prompt" else _generation_key(span.get("generation"))
+                    if key in self.display_maps:
+                        start, end = self.display_maps[key].to_original(span["start"], span["end"])
+                        span = {**span, "start": start, "end": end}
+                converted.append(span)
+            mapped[question["id"]] = converted
+        return mapped
+
+    @property
+    def generation_ids(self) -> list[int]:
+        return [response["id"] for response in self.responses]
+
+
+def _generation_key(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def response_label(position: int) -> str:
+    return chr(ord("A") + position) if position < 26 else str(position + 1)
+
+
+def item_content(
+    *, item_id: int, project: Project, assignment_id: int | None = None, with_submission: bool = False
+) -> ItemContent:
+    """One query on the hot path: the item's generations in display order joined with the
+    item and its prompt, plus, as subqueries, the guideline version in force and (with
+    `assignment_id`) the assignment's draft and, `with_submission`, the id and answer
+    fingerprint of an annotation already stored for it. A second query only for an item
+    without generations."""
+    extras = {
+        "guideline_version": Subquery(
+            GuidelineVersion.objects.filter(project_id=project.pk).order_by("-version").values("version")[:1]
+        ),
+    }
+    if assignment_id is not None:
+        drafts = Draft.objects.filter(assignment_id=assignment_id)
+        extras.update(
+            draft_answers=Subquery(drafts.values("answers")[:1], output_field=JSONField()),
+            draft_active_ms=Subquery(drafts.values("active_ms")[:1]),
+            draft_updated_at=Subquery(drafts.values("updated_at")[:1]),
+        )
+        if with_submission:
+            stored = Annotation.objects.filter(assignment_id=assignment_id)
+            extras.update(
+                submitted_id=Subquery(stored.values("id")[:1]),
+                submitted_fingerprint=Subquery(stored.values("request_fingerprint")[:1]),
+            )
+    columns = (
+        "item__is_harmful", "item__has_pii", "item__prompt_id", "item__prompt__text", "item__prompt__messages", *extras
+    )
+    rows = list(
+        ItemGeneration.objects.filter(item_id=item_id)
+        .annotate(**extras)
+        .order_by("position")
+        .values_list("generation_id", "generation__text", *columns)
+    )
+    if rows:
+        shared = dict(zip(columns, rows[0][2:], strict=True))
+    else:
+        shared = dict(
+            zip(
+                columns,
+                Item.objects.filter(pk=item_id)
+                .annotate(**extras)
+                .values_list("is_harmful", "has_pii", "prompt_id", "prompt__text", "prompt__messages", *extras)
+                .get(),
+                strict=True,
+            )
+        )
+    raw_messages = shared["item__prompt__messages"]
+    prompt_text = shared["item__prompt__text"]
+    messages = None
+    if raw_messages:
+        # Chat prompts: roles and text only; message-level extras are not shown.
+        messages = [
+            {"role": str(m.get("role", "")), "content": str(m.get("content", ""))}
+            for m in raw_messages
+            if isinstance(m, dict)
+        ]
+    content = ItemContent(
+        item_id=item_id,
+        is_harmful=shared["item__is_harmful"],
+        prompt_text=prompt_text,
+        prompt_messages=messages,
+        original_prompt_text=prompt_text,
+        guideline_version=shared["guideline_version"] or 0,
+    )
+    content.submitted_id = shared.get("submitted_id")
+    content.submitted_fingerprint = shared.get("submitted_fingerprint") or ""
+    if shared.get("draft_updated_at") is not None:
+        content.draft = DraftState(
+            answers=shared["draft_answers"], active_ms=shared["draft_active_ms"], updated_at=shared["draft_updated_at"]
+        )
+    for position, (generation_id, text, *_) in enumerate(rows):
+        content.responses.append({"id": generation_id, "label": response_label(position), "text": text})
+        content.original_texts[generation_id] = text
+    if shared["item__has_pii"] and project.pii_policy != PiiPolicy.SHOW:
+        _redacted_texts(content, prompt_id=shared["item__prompt_id"])
+    return content
+
+
+def assignment_for_annotator(*, user, assignment_id: int | str) -> Assignment:  # type: ignore[no-untyped-def]
+    """The caller's own assignment in a project they still belong to; anything else is a 404.
+
+    One query: ownership and current membership are checked together, so another
+    annotator's (or another tenant's) assignment id is indistinguishable from a
+    missing one.
+    """
+    try:
+        pk = int(assignment_id)
+    except (TypeError, ValueError):
+        raise Http404("No such assignment") from None
+    if not user.is_authenticated:
+        raise Http404("No such assignment")
+    member = ProjectMembership.objects.filter(project_id=OuterRef("project_id"), user=user)
+    org_member = OrganizationMembership.objects.filter(organization_id=OuterRef("project__organization_id"), user=user)
+    assignment = (
+        Assignment.objects.select_related("project")
+        .filter(pk=pk, annotator=user)
+        .filter(Exists(member) | Exists(org_member))
+        .first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment")
+    return assignment
+
+
+def current_guidelines(project: Project) -> GuidelineVersion | None:
+    return GuidelineVersion.objects.filter(project=project).order_by("-version").first()
+
+
+def previous_answers_for(*, assignment: Assignment, project: Project) -> list[dict[str, Any]]:
+    """Other annotators' answers on this item — only in a non-blind project, never on gold items."""
+    if project.blind_mode or assignment.is_gold:
+        return []
+    rows = (
+        Annotation.objects.filter(item_id=assignment.item_id, surplus=False)
+        .exclude(annotator_id=assignment.annotator_id)
+        .order_by("submitted_at")
+        .values_list("answers", flat=True)[:20]
+    )
+    return [{"label": f"Annotator {n}", "answers": answers} for n, answers in enumerate(rows, start=1)]
+
+
+def workspace_preference_for(*, annotator, project: Project) -> WorkspacePreference | None:  # type: ignore[no-untyped-def]
+    return WorkspacePreference.objects.filter(project=project, annotator=annotator).first()
+
+
+@dataclass
+class Progress:
+    done_today: int
+    done_total: int
+    left: int
+    left_is_lower_bound: bool
+    cap: int | None
+
+    @property
+    def left_display(self) -> str:
+        return f"{self.left}+" if self.left_is_lower_bound else str(self.left)
+
+
+def progress_for(*, annotator, project: Project, now: datetime | None = None) -> Progress:  # type: ignore[no-untyped-def]
+    """Done today, done in total, and how many items are left for this annotator.
+
+    "Left" counts open items that still need answers and that this annotator has not
+    been given, stopping at PROGRESS_COUNT_LIMIT so the cost does not grow with the
+    project.
+    """
+    now = now or timezone.now()
+    day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = Annotation.objects.filter(annotator=annotator, project=project)
+    done_total = mine.count()
+    done_today = mine.filter(submitted_at__gte=day_start).count() if done_total else 0
+    taken = Assignment.objects.filter(item_id=OuterRef("pk"), annotator=annotator)
+    eligible = (
+        Item.objects.filter(project=project, state=ItemState.OPEN, active_count__lt=F("required_annotations"))
+        .filter(~Exists(taken))
+        .values("pk")[: PROGRESS_COUNT_LIMIT + 1]
+    )
+    left = len(eligible)
+    lower_bound = left > PROGRESS_COUNT_LIMIT
+    left = min(left, PROGRESS_COUNT_LIMIT)
+    cap = project.per_annotator_cap
+    if cap is not None:
+        used = Assignment.objects.filter(
+            project=project, annotator=annotator, status__in=[AssignmentStatus.LIVE, AssignmentStatus.SUBMITTED]
+        ).count()
+        remaining = max(cap - used, 0)
+        if remaining <= left:
+            left, lower_bound = remaining, False
+    return Progress(done_today=done_today, done_total=done_total, left=left, left_is_lower_bound=lower_bound, cap=cap)
+
+
+def no_work_reason(*, annotator, project: Project) -> str:  # type: ignore[no-untyped-def]
+    """Why lease_next_item found nothing, in words the annotator can act on."""
+    if project.archived_at is not None:
+        return "archived"
+    cap = project.per_annotator_cap
+    if cap is not None:
+        used = Assignment.objects.filter(
+            project=project, annotator=annotator, status__in=[AssignmentStatus.LIVE, AssignmentStatus.SUBMITTED]
+        ).count()
+        if used >= cap:
+            return "cap"
+    waiting = Item.objects.filter(project=project, state=ItemState.OPEN).filter(
+        ~Q(active_count__lt=F("required_annotations"))
+    )
+    if waiting.exclude(Exists(Assignment.objects.filter(item_id=OuterRef("pk"), annotator=annotator))).exists():
+        # Items exist but others hold them: leases may come back when they expire.
+        return "leased"
+    return "done"
+
+
+def lease_seconds(project: Project) -> int:
+    return int(timedelta(minutes=project.lease_minutes).total_seconds())

@@ -1,0 +1,1 @@
+"""Writes for sampling, one module per noun: endpoints, runs, plans."""

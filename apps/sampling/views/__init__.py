@@ -1,0 +1,1 @@
+"""Sampling pages (htmx): model endpoints, generation runs, sampling plans."""
