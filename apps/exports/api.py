@@ -103,7 +103,8 @@ class ProjectExportsApi(APIView):
         project = project_for_exports(request.user, project_id)
         kind, fmt, raw = _parse(request)
         try:
-            job = export_create(project=project, user=request.user, kind=kind, fmt=fmt, raw_options=raw)
+            job = export_create(project=project, user=request.user, kind=kind, fmt=fmt, raw_options=raw,
+                                request=request)
         except ExportOptionsError as exc:
             raise _invalid(exc) from None
         return Response(ExportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED,
@@ -147,10 +148,10 @@ class ExportDownloadApi(APIView):
     def get(self, request: Request, export_id: int) -> FileResponse:
         # The authorization check is here, on the download itself, not only on the page that links to it.
         job = export_for_user(request.user, export_id)
-        return download_response(job, request.query_params.get("file"))
+        return download_response(job, request.query_params.get("file"), request=request)
 
 
-def download_response(job: ExportJob, name: str | None) -> FileResponse:
+def download_response(job: ExportJob, name: str | None, *, request: Any = None) -> FileResponse:
     if job.expired_at is not None:
         raise ApiError("export_expired", "This export's files were deleted after the retention period; "
                        "start the export again.", status_code=410)
@@ -158,7 +159,9 @@ def download_response(job: ExportJob, name: str | None) -> FileResponse:
         raise ApiError("export_not_ready", f"The export is {job.status}; download it once it has succeeded.",
                        status_code=409)
     try:
-        handle, filename, size = export_open_file(job=job, name=name)
+        handle, filename, size = export_open_file(
+            job=job, name=name, actor=getattr(request, "user", None), request=request
+        )
     except (FileNotFoundError, OSError, StopIteration):
         raise ApiError("file_not_found", f"The export has no file named {name!r}.", status_code=404) from None
     response = FileResponse(handle, as_attachment=True, filename=filename)

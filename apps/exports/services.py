@@ -18,9 +18,11 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.audit.services import audit_record
 from apps.core.models import JobStatus
 from apps.exports.build import build_dataset, preview_records, write_archive
 from apps.exports.models import ExportJob, ExportSalt
@@ -54,13 +56,15 @@ def _enqueue(job_id: int) -> None:
 
 @transaction.atomic
 def export_create(*, project: Project, user, kind: Any, fmt: Any, raw_options: dict[str, Any],  # type: ignore[no-untyped-def]
-                  enqueue: bool = True) -> ExportJob:
+                  enqueue: bool = True, request: HttpRequest | None = None) -> ExportJob:
     """Validate the options (ExportOptionsError names each bad one) and queue the build."""
     options = export_options_parse(project=project, kind=kind, fmt=fmt, raw=raw_options)
     job = ExportJob(project=project, created_by=user, kind=options.kind, format=options.format,
                     options=options.as_dict())
     job.full_clean()
     job.save()
+    audit_record(actor=user, action="export.created", target=job, project=project, request=request,
+                 detail={"kind": job.kind, "format": job.format})
     if enqueue:
         transaction.on_commit(lambda: _enqueue(job.pk))
     return job
@@ -205,9 +209,12 @@ def exports_expire(*, now: datetime | None = None) -> int:
     """Delete the files of exports past their retention; the job row stays as history."""
     now = now or timezone.now()
     expired = 0
-    for job in ExportJob.objects.filter(status=JobStatus.SUCCEEDED, expired_at__isnull=True, expires_at__lte=now):
+    jobs = ExportJob.objects.filter(status=JobStatus.SUCCEEDED, expired_at__isnull=True, expires_at__lte=now)
+    for job in jobs.select_related("project"):
         _delete_files(job)
         ExportJob.objects.filter(pk=job.pk).update(expired_at=now, updated_at=now)
+        audit_record(actor=None, action="export.deleted", target=job, project=job.project,
+                     detail={"reason": "retention period over"})
         expired += 1
     return expired
 
@@ -223,8 +230,12 @@ def exports_requeue_stalled(*, now: datetime | None = None) -> list[int]:
     return ids
 
 
-def export_open_file(*, job: ExportJob, name: str | None) -> tuple[Any, str, int]:
+def export_open_file(*, job: ExportJob, name: str | None, actor: Any = None,
+                     request: HttpRequest | None = None) -> tuple[Any, str, int]:
     """(open file, download name, size) for the archive, or one named file streamed out of it."""
+    if actor is not None:
+        audit_record(actor=actor, action="export.downloaded", target=job, project=job.project, request=request,
+                     detail={"file": name or ""})
     if not name:
         return default_storage.open(job.archive_name, "rb"), f"{export_folder_name(job)}.zip", job.archive_bytes
     entry = next((f for f in job.files if f["name"] == name), None)

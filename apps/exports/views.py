@@ -79,7 +79,7 @@ def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST":
         kind, fmt, raw = options_from_form(request.POST)
         try:
-            export_create(project=project, user=request.user, kind=kind, fmt=fmt, raw_options=raw)
+            export_create(project=project, user=request.user, kind=kind, fmt=fmt, raw_options=raw, request=request)
         except ExportOptionsError as exc:
             context = _page_context(project, errors=exc.errors, form=request.POST)
             if request.htmx:
@@ -144,7 +144,7 @@ def export_download(request: HttpRequest, project_id: int, export_id: int) -> Ht
     # Authorization on the download itself: a guessed URL from another tenant is a 404.
     job = export_for_user(request.user, export_id)
     try:
-        return download_response(job, request.GET.get("file"))
+        return download_response(job, request.GET.get("file"), request=request)
     except ApiError as exc:
         return render(request, "exports/unavailable.html", {"project": job.project, "job": job,
                                                             "message": str(exc.detail)}, status=exc.status_code)

@@ -31,6 +31,8 @@ class Prompt(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "content_hash"], name="uniq_prompt_hash")]
         indexes = [
             models.Index(fields=["project", "external_id"]),
+            # Keyset walks over a project's prompts in id order (the search indexer).
+            models.Index(fields=["project", "id"], name="prompt_project_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -77,6 +79,7 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["project", "model_name"]),
             models.Index(fields=["prompt", "model_name"]),
+            models.Index(fields=["project", "id"], name="generation_project_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -271,6 +274,9 @@ class ImportJob(TimeStampedModel):
     first_prompt_id = models.BigIntegerField(null=True, blank=True)
     first_generation_id = models.BigIntegerField(null=True, blank=True)
     search_indexed_at = models.DateTimeField(null=True, blank=True)
+    # The project's highest item id when the job first ran: the personal-data scan covers
+    # the items above it (another writer's items may be scanned too; scans are idempotent).
+    items_after_id = models.BigIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     errors_stored = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)

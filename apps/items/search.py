@@ -26,9 +26,19 @@ CHUNK = 2000
 
 
 def _index_table(*, source: str, target: str, key: str, project_id: int, after_id: int) -> int:
-    """Insert vectors for rows of `source` without one, in id order, one chunk per transaction."""
+    """Insert vectors for rows of `source` without one, in windows of ids, one transaction each.
+
+    Fixed id windows (not `ORDER BY id LIMIT n`) bound each statement's work whatever plan
+    PostgreSQL picks: right after a large import its statistics are stale, and a sorted
+    scan of the whole project per chunk would make indexing quadratic.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(id) FROM {source} WHERE project_id = %s", [project_id])
+        last_id = cursor.fetchone()[0] or 0
     total = 0
-    while True:
+    low = after_id
+    while low < last_id:
+        high = low + CHUNK
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
             cursor.execute(
@@ -36,20 +46,15 @@ def _index_table(*, source: str, target: str, key: str, project_id: int, after_i
                 INSERT INTO {target} ({key}, project_id, vector)
                 SELECT s.id, s.project_id, to_tsvector(%s::regconfig, s.text)
                 FROM {source} s
-                WHERE s.project_id = %s AND s.id > %s
+                WHERE s.project_id = %s AND s.id > %s AND s.id <= %s
                   AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{key} = s.id)
-                ORDER BY s.id
-                LIMIT %s
                 ON CONFLICT DO NOTHING
-                RETURNING {key}
                 """,
-                [SEARCH_CONFIG, project_id, after_id, CHUNK],
+                [SEARCH_CONFIG, project_id, low, high],
             )
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return total
-        total += len(ids)
-        after_id = max(ids)
+            total += cursor.rowcount
+        low = high
+    return total
 
 
 def search_index_pending(*, project_id: int, after_prompt_id: int = 0, after_generation_id: int = 0) -> int:

@@ -13,6 +13,7 @@ from django.core.files import File
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.core.models import JobStatus
 from apps.items.importing.errors import FileRejected
 from apps.items.importing.mapping import MappingError, mapping_clean, mapping_guess
@@ -39,7 +40,9 @@ def import_upload_store(*, project: Project, user, fileobj: IO[bytes], name: str
     safe_name = Path(name).name[:200] or "upload"
     upload = ImportUpload(project=project, uploaded_by=user if getattr(user, "pk", None) else None,
                           token=secrets.token_hex(16), original_name=safe_name)
-    upload.file.save(safe_name, File(fileobj, name=safe_name), save=False)
+    # An UploadedFile already on disk (large uploads) is moved by the storage, not copied.
+    content = fileobj if isinstance(fileobj, File) else File(fileobj, name=safe_name)
+    upload.file.save(safe_name, content, save=False)
     upload.size_bytes = upload.file.size
     upload.save()
     return upload
@@ -51,6 +54,8 @@ def import_job_create(*, project: Project, user, upload: ImportUpload, mapping: 
     job = ImportJob.objects.create(
         project=project, upload=upload, created_by=user if getattr(user, "pk", None) else None, mapping=cleaned.data
     )
+    audit_record(actor=user, action="import.created", target=job, project=project,
+                 detail={"file": upload.original_name})
     if queue:
         transaction.on_commit(lambda: _enqueue(job.pk))
     return job
@@ -124,9 +129,12 @@ def import_job_run(
         if job is None or job.is_finished:
             return job.status if job else "missing"
         now = timezone.now()
+        if job.items_after_id is None:
+            last_item = Item.objects.filter(project_id=job.project_id).order_by("-pk").values_list("pk", flat=True)
+            job.items_after_id = last_item.first() or 0
         ImportJob.objects.filter(pk=job.pk).update(
             status=JobStatus.RUNNING, attempts=job.attempts + 1, started_at=job.started_at or now,
-            heartbeat_at=now, updated_at=now,
+            heartbeat_at=now, updated_at=now, items_after_id=job.items_after_id,
         )
         job.status = JobStatus.RUNNING
         job._search_inline = search_inline  # type: ignore[attr-defined]
@@ -182,6 +190,21 @@ def _finish(job: ImportJob, status: str, message: str) -> None:
             import_job_search_index(job_id=job.pk)
         else:
             transaction.on_commit(lambda: _enqueue_search(job.pk))
+        _pii_scan_new_items(job)
+
+
+def _pii_scan_new_items(job: ImportJob, chunk: int = 5000) -> None:
+    """Queue the personal-data scan (apps.privacy) for the items this job made, a chunk of ids at a time."""
+    from apps.privacy.services import pii_scan_enqueue
+
+    ids = Item.objects.filter(project_id=job.project_id, pk__gt=job.items_after_id or 0).order_by("pk")
+    after = job.items_after_id or 0
+    while True:
+        page = list(ids.filter(pk__gt=after).values_list("pk", flat=True)[:chunk])
+        if not page:
+            return
+        pii_scan_enqueue(page)
+        after = page[-1]
 
 
 def _enqueue_search(job_id: int) -> None:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Organization
+from apps.audit.services import audit_record
 from apps.projects.builtin_templates import template_get
 from apps.projects.models import GuidelineVersion, Project
 from apps.projects.schema import validate_schema
@@ -114,6 +115,8 @@ def project_create(
     project.save()
     text = guidelines if guidelines is not None else (spec["guidelines"] if spec else "")
     _add_guideline_version(project=project, user=user, text=text)
+    audit_record(actor=user, action="project.created", target=project, project=project,
+                 detail={"template": template or ""})
     return project
 
 
@@ -127,6 +130,8 @@ def project_update(*, project: Project, user, changes: dict[str, Any]) -> Projec
         setattr(project, field, value.strip() if field == "name" and isinstance(value, str) else value)
     _check_settings(project)
     project.save(update_fields=[*changes, "updated_at"])
+    audit_record(actor=user, action="project.settings_changed", target=project, project=project,
+                 detail={"fields": sorted(changes)})
     return project
 
 
@@ -135,6 +140,8 @@ def project_questions_set(*, project: Project, user, questions: Any) -> Project:
     """Replace the question schema. Raises SchemaError naming each question and field."""
     project.questions = validate_schema(questions)
     project.save(update_fields=["questions", "updated_at"])
+    audit_record(actor=user, action="project.schema_changed", target=project, project=project,
+                 detail={"questions": [question.get("id") for question in project.questions]})
     return project
 
 
@@ -154,6 +161,8 @@ def guidelines_update(*, project: Project, user, text: str) -> GuidelineVersion 
         return None
     version = _add_guideline_version(project=project, user=user, text=text)
     Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
+    audit_record(actor=user, action="project.guidelines_changed", target=project, project=project,
+                 detail={"version": version.version})
     return version
 
 
@@ -163,6 +172,7 @@ def project_archive(*, project: Project, user) -> Project:  # type: ignore[no-un
     if project.archived_at is None:
         project.archived_at = timezone.now()
         project.save(update_fields=["archived_at", "updated_at"])
+        audit_record(actor=user, action="project.archived", target=project, project=project)
     return project
 
 
@@ -171,6 +181,7 @@ def project_unarchive(*, project: Project, user) -> Project:  # type: ignore[no-
     if project.archived_at is not None:
         project.archived_at = None
         project.save(update_fields=["archived_at", "updated_at"])
+        audit_record(actor=user, action="project.unarchived", target=project, project=project)
     return project
 
 
@@ -188,6 +199,9 @@ def project_delete(*, project: Project, user, confirm_name: str) -> None:  # typ
     Project.objects.filter(pk=project.pk).update(
         deletion_requested_at=now, archived_at=project.archived_at or now, updated_at=now
     )
+    # The project row is purged later: the event keeps its name and the organization, not a link to it.
+    audit_record(actor=user, action="project.deleted", target=project, organization=project.organization_id,
+                 detail={"name": project.name})
     from apps.projects.tasks import purge_project
 
     project_id = project.pk

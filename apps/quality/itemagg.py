@@ -155,50 +155,78 @@ def build_rows(
 
 _FIELDS = ["item_id", "project_id", "answers", "confidence", "details", "agreement", "min_confidence",
            "annotation_count", "excluded_count", "disagreement", "reviewed", "source"]
-_LOAD = ("item_id bigint, project_id bigint, agreement float8, min_confidence float8, annotation_count integer, "
-         "excluded_count integer, disagreement boolean, reviewed boolean, source varchar(12), payload jsonb")
+_LOAD = ("item_id bigint, project_id bigint, answers jsonb, confidence jsonb, details jsonb, agreement float8, "
+         "min_confidence float8, annotation_count integer, excluded_count integer, disagreement boolean, "
+         "reviewed boolean, source varchar(12)")
+# Serialises writers of one project's aggregates (the full recompute and per-item refreshes), so the
+# plain INSERT below never races another insert of the same item.
+_WRITE_LOCK = 0x5158
+
+
+def _document(value: Any) -> str:
+    # COPY text format: orjson escapes control characters inside JSON strings, so only backslashes
+    # need doubling.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("\\", "\\\\")
+
+
+def _number(value: float | None) -> str:
+    return "\\N" if value is None else repr(float(value))
+
+
+def _copy_line(item_id: int, project_id: int, row: dict[str, Any]) -> str:
+    """One row in COPY text format."""
+    return (
+        f"{item_id}\t{project_id}\t{_document(row['answers'])}\t{_document(row['confidence'])}\t"
+        f"{_document(row['details'])}\t{_number(row['agreement'])}\t{_number(row['min_confidence'])}\t"
+        f"{row['annotation_count']}\t{row['excluded_count']}\t{'t' if row['disagreement'] else 'f'}\t"
+        f"{'t' if row['reviewed'] else 'f'}\t{row['source']}\n"
+    )
 
 
 def write_rows(project_id: int, rows: dict[int, dict[str, Any]], *, replace_all: bool) -> int:
-    """Upsert the rows with one COPY into a temporary table; with replace_all also drop stale rows.
+    """Write the rows through a COPY into a temporary table.
 
-    Rows whose values did not change are not rewritten (so their updated_at keeps meaning
-    "the answer last changed"). Must run inside a transaction: the temporary table and the
-    relaxed commit setting are local to it.
+    replace_all (the full recompute): UPDATE the rows that changed, INSERT the new ones and drop
+    aggregates of items no longer in `rows`, all as hash joins — with a stale planner estimate
+    (right after a big first insert) a nested loop over this table would take hours.
+    Otherwise (a few items): an upsert that follows the primary key.
+
+    Unchanged rows are not rewritten, so updated_at keeps meaning "the answer last changed" and a
+    recompute of a settled project writes almost nothing. Must run inside a transaction: the
+    temporary table, the write lock and the session settings are local to it. Returns how many
+    rows were inserted or changed.
     """
-    def number(value: float | None) -> str:
-        return "\\N" if value is None else repr(float(value))
-
-    lines = []
-    # COPY text format: one JSON document per row (orjson escapes control characters, so only
-    # backslashes need doubling), split into the three JSON columns again in SQL.
-    for item_id, row in rows.items():
-        payload = orjson.dumps((row["answers"], row["confidence"], row["details"]), option=orjson.OPT_SERIALIZE_NUMPY)
-        lines.append(
-            f"{item_id}\t{project_id}\t{number(row['agreement'])}\t{number(row['min_confidence'])}\t"
-            f"{row['annotation_count']}\t{row['excluded_count']}\t{'t' if row['disagreement'] else 'f'}\t"
-            f"{'t' if row['reviewed'] else 'f'}\t{row['source']}\t{payload.decode().replace(chr(92), chr(92) * 2)}\n"
-        )
-    buffer = io.StringIO("".join(lines))
-    buffer.seek(0)
+    buffer = io.StringIO("".join(_copy_line(item_id, project_id, row) for item_id, row in rows.items()))
     table = ItemAggregate._meta.db_table
     columns = ", ".join(_FIELDS)
-    values = columns.replace("answers, confidence, details", "payload->0, payload->1, payload->2")
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _FIELDS if name != "item_id")
-    changed = " OR ".join(f"t.{name} IS DISTINCT FROM EXCLUDED.{name}" for name in _FIELDS if name != "item_id")
+    values = [name for name in _FIELDS if name != "item_id"]
+    changed = f"({', '.join('t.' + n for n in values)}) IS DISTINCT FROM ({', '.join('l.' + n for n in values)})"
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WRITE_LOCK, project_id])
         # Derived data that the next run recomputes: a crash losing the last few ms of it is harmless,
         # and not waiting for the WAL flush saves seconds on big projects.
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(f"CREATE TEMP TABLE quality_aggregate_load ({_LOAD}) ON COMMIT DROP")
-        load_columns = "item_id, project_id, agreement, min_confidence, annotation_count, excluded_count, disagreement, reviewed, source, payload"
-        cursor.copy_expert(f"COPY quality_aggregate_load ({load_columns}) FROM STDIN WITH (FORMAT text)", buffer)
-        cursor.execute(
-            f"INSERT INTO {table} AS t ({columns}, updated_at) SELECT {values}, now() FROM quality_aggregate_load "
-            f"ON CONFLICT (item_id) DO UPDATE SET {updates}, updated_at = now() WHERE {changed}"
-        )
-        written = cursor.rowcount
-        if replace_all:
+        cursor.copy_expert(f"COPY quality_aggregate_load ({columns}) FROM STDIN WITH (FORMAT text)", buffer)
+        if not replace_all:
+            cursor.execute(
+                f"INSERT INTO {table} AS t ({columns}, updated_at) SELECT {columns}, now() FROM quality_aggregate_load l "
+                f"ON CONFLICT (item_id) DO UPDATE SET {', '.join(f'{n} = EXCLUDED.{n}' for n in values)}, "
+                f"updated_at = now() WHERE {changed.replace('l.', 'EXCLUDED.')}"
+            )
+            written = cursor.rowcount
+        else:
+            cursor.execute("SET LOCAL enable_nestloop TO OFF")
+            cursor.execute(
+                f"UPDATE {table} AS t SET {', '.join(f'{n} = l.{n}' for n in values)}, updated_at = now() "
+                f"FROM quality_aggregate_load l WHERE t.item_id = l.item_id AND {changed}"
+            )
+            written = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}, updated_at) SELECT {columns}, now() FROM quality_aggregate_load l "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.item_id = l.item_id)"
+            )
+            written += cursor.rowcount
             # Aggregates of items that no longer have a counted annotation (found through the
             # project's items: the aggregate table has no plain project index).
             cursor.execute(
@@ -206,5 +234,6 @@ def write_rows(project_id: int, rows: dict[int, dict[str, Any]], *, replace_all:
                 "AND NOT EXISTS (SELECT 1 FROM quality_aggregate_load l WHERE l.item_id = t.item_id)",
                 [project_id],
             )
+            cursor.execute("RESET enable_nestloop")
         cursor.execute("DROP TABLE quality_aggregate_load")
     return written

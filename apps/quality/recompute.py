@@ -183,17 +183,19 @@ def pairwise_figures(questions: list[dict[str, Any]], data: ProjectData, results
         votes = frame.merge(base, on="id")
         if question["type"] == "pairwise":
             votes = votes[votes["value"].isin(["a", "b", "tie"])]
-            shown = [
-                responses.loc[responses["position"] == p, ["item_id", "model", "length"]]
-                .rename(columns={"model": f"model{p}", "length": f"length{p}"})
-                for p in (0, 1)
-            ]
-            votes = votes.merge(shown[0], on="item_id").merge(shown[1], on="item_id")
-            if votes.empty:
+            # The model and length shown at positions A and B, looked up by item without a merge.
+            first = responses[responses["position"] == 0].set_index("item_id")
+            second = responses[responses["position"] == 1].set_index("item_id")
+            at_first = first.index.get_indexer(votes["item_id"])
+            at_second = second.index.get_indexer(votes["item_id"])
+            keep = (at_first >= 0) & (at_second >= 0)
+            if not keep.any():
                 continue
+            votes, at_first, at_second = votes[keep], at_first[keep], at_second[keep]
             outcome = votes["value"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy()
-            left = votes["model0"].map(model_index).to_numpy()
-            right = votes["model1"].map(model_index).to_numpy()
+            left = first["model"].map(model_index).to_numpy()[at_first]
+            right = second["model"].map(model_index).to_numpy()[at_second]
+            votes = votes.assign(length0=first["length"].to_numpy()[at_first], length1=second["length"].to_numpy()[at_second])
             board = lb.leaderboard_from_arrays(models, left, right, outcome)
             a_wins, b_wins = int((votes["value"] == "a").sum()), int((votes["value"] == "b").sum())
             position.append({"question": question["id"], **lb.position_bias(a_wins, b_wins)})

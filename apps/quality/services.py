@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ProjectMembership
 from apps.annotations.models import Annotation, Flag, Review, ReviewDecision
+from apps.audit.services import audit_record
 from apps.core.models import JobStatus
 from apps.items.models import Item
 from apps.projects.schema import AnswerError, validate_answers
@@ -203,6 +204,9 @@ def annotator_suspend(
             project=project, annotator_id=annotator_id, kind=kind, automatic=automatic, reason=reason,
             metrics=metrics or {}, created_by=by,
         )
+        audit_record(actor=by, action="membership.suspended", project=project, subject_user=annotator_id,
+                     actor_label=None if by is not None else "quality checks",
+                     detail={"reason": reason, "automatic": automatic, "kind": str(kind)})
     logger.warning("project %s: annotator %s suspended (%s)", project.pk, annotator_id, reason)
     if schedule:
         recompute_schedule(project_id=project.pk, delay=5)
@@ -230,6 +234,8 @@ def annotator_reinstate(*, project, annotator_id: int, by, note: str = "") -> bo
             project=project, annotator_id=annotator_id, kind=SuspensionKind.REINSTATED, automatic=False,
             reason=(note or "Reinstated by a researcher.")[:500], created_by=by, acknowledged_at=now,
         )
+        audit_record(actor=by, action="membership.reinstated", target=membership, project=project,
+                     subject_user=annotator_id, detail={"note": note})
     recompute_schedule(project_id=project.pk, delay=5)
     return True
 
@@ -348,6 +354,8 @@ def review_record(
     with transaction.atomic():
         review.full_clean()
         review.save()
+        audit_record(actor=reviewer, action="review.recorded", target=review, project=project,
+                     detail={"item": item.pk, "decision": decision, "annotation": annotation_id})
         Flag.objects.filter(item=item, resolved_at__isnull=True).update(resolved_at=timezone.now())
     items_refresh(project=project, item_ids=[item.pk])
     recompute_schedule(project_id=project.pk)

@@ -130,14 +130,15 @@ class EndpointDetailView(APIView):
         api_key = data.pop("api_key", None)
         clear = data.pop("clear_api_key", False)
         try:
-            endpoint = endpoint_services.endpoint_update(endpoint=endpoint, data=data, api_key=api_key, clear_api_key=clear)
+            endpoint = endpoint_services.endpoint_update(endpoint=endpoint, data=data, api_key=api_key,
+                                                         clear_api_key=clear, actor=request.user)
         except DjangoValidationError as exc:
             raise invalid(exc) from None
         return Response(EndpointSerializer(endpoint).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, endpoint_id: int) -> Response:
-        endpoint_services.endpoint_archive(endpoint=endpoint_for_user(request.user, endpoint_id))
+        endpoint_services.endpoint_archive(endpoint=endpoint_for_user(request.user, endpoint_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

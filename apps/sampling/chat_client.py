@@ -279,7 +279,8 @@ class ChatSession:
                 raise _Failure(TIMEOUT, f"no answer within {self.target.timeout:g} s", retryable=True) from None
             except BlockedAddress as exc:
                 raise _Failure(BLOCKED, str(exc), retryable=False) from None
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, OSError) as exc:
+                # OSError: socket-level failures the guarded backend lets through unmapped.
                 raise _Failure(CONNECTION, f"{type(exc).__name__}: {exc}", retryable=True) from None
             latency_ms = int((time.perf_counter() - started) * 1000)
         return self._read(response, latency_ms)

@@ -154,8 +154,12 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
-        with anyio.fail_after(timeout) if timeout else nullcontext():
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            with anyio.fail_after(timeout) if timeout else nullcontext():
+                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            # A host that stopped resolving is a failed connection (the caller's error path), not a crash.
+            raise httpcore.ConnectError(f"host {host} does not resolve") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         self._policy.check(host, addresses)
         error: Exception | None = None

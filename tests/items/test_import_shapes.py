@@ -131,3 +131,31 @@ def test_mapping_guess_recognises_the_shared_files():
     guess = mapping_guess(["chosen", "rejected"])
     assert guess["shape"] == "preference" and guess["item_mode"] == "all_pairs"
     assert json.dumps(mapping_clean(guess).data)
+
+
+def test_gzipped_csv_and_tsv(project):
+    import gzip
+
+    mapping = {"shape": "rows", "prompt": "prompt", "model": "model", "response": "response"}
+    body = b"prompt,model,response\nQ1,m1,A1\nQ2,m1,A2\n"
+    job = run_import(project, gzip.compress(body), mapping, name="rows.csv.gz")
+    assert (job.status, job.file_format, job.items_created) == ("succeeded", "csv", 2)
+    tsv = b"prompt\tmodel\tresponse\nQ3\tm1\tcomma, inside\n"
+    job = run_import(project, tsv, mapping, name="rows.tsv")
+    assert job.items_created == 1 and Generation.objects.filter(text="comma, inside").exists()
+
+
+def test_imported_items_are_queued_for_the_personal_data_scan(project, monkeypatch, django_capture_on_commit_callbacks):
+    from apps.privacy import tasks as privacy_tasks
+
+    existing = run_import(project, jsonl_bytes([{"prompt": "Old", "model": "m", "response": "old"}]),
+                          {"shape": "rows", "prompt": "prompt", "model": "model", "response": "response"})
+    assert existing.items_created == 1
+    queued: list[list[int]] = []
+    monkeypatch.setattr(privacy_tasks.pii_scan_items, "delay", lambda ids: queued.append(ids))
+    rows = [{"prompt": f"Q{n}", "model": "m", "response": f"Call me at 555-01{n:02d}"} for n in range(7)]
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_import(project, jsonl_bytes(rows), {"shape": "rows", "prompt": "prompt", "model": "model",
+                                                      "response": "response"})
+    new_ids = sorted(Item.objects.filter(project=project).exclude(prompt__text="Old").values_list("pk", flat=True))
+    assert job.items_after_id < new_ids[0] and [i for chunk in queued for i in chunk] == new_ids

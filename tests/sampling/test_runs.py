@@ -272,3 +272,16 @@ def test_deleting_a_project_or_organization_takes_the_runs_along(project, fake_s
         endpoint.delete()  # still used: the API and pages archive it instead
     project.organization.delete()
     assert not GenerationSlot.objects.exists() and not GenerationRun.objects.exists()
+
+
+def test_a_host_that_stops_resolving_is_a_connection_failure(project, fake_server):
+    from apps.sampling.models import ModelEndpoint
+
+    make_prompts(project, 1)
+    endpoint = ModelEndpoint.objects.create(
+        organization=project.organization, name="gone", base_url="http://no-such-host.invalid/v1", model_name="m"
+    )
+    run = _run(project, [endpoint])
+    slot = GenerationSlot.objects.get(runs=run)
+    assert (slot.status, slot.error_reason) == ("failed", "connection_error")
+    assert "does not resolve" in slot.error_message and slot.attempts == 3

@@ -30,6 +30,12 @@ class Route:
         return self.pattern.startswith("api/")
 
     def url(self, values: dict[str, Any]) -> str:
+        # The same parameter name can mean different objects under different prefixes
+        # (membership_id of a project or of an organization): values["by_prefix"] says which.
+        for prefix, overrides in values.get("by_prefix", {}).items():
+            if self.pattern.startswith(prefix):
+                values = {**values, **overrides}
+
         def fill(match: re.Match[str]) -> str:
             name, converter = match.group("name"), match.group("converter") or "str"
             if name in values:

@@ -24,12 +24,14 @@ that is rolled back, so a POST that works changes nothing for the next persona.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import pytest
 from django.db import transaction
 from django.test import Client
 
+from apps.core import health
 from tests.security.routes import Route, all_routes
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +72,133 @@ EXPECTED: dict[str, dict[str, str]] = {
     # audit (apps.audit): organization admins only; everyone else 404
     "audit:organization": {"GET": ORG_ADMIN_ONLY_PAGE},
     "audit_api:organization": {"GET": ORG_ADMIN_ONLY_API},
+    # accounts
+    "accounts:tokens": {"GET": "302 200 200 200 200 200 200", "POST": "302 400 400 400 400 400 400"},  # accounts/tokens/
+    "accounts:token_revoke": {"POST": "302 404 404 404 302 404 404"},  # accounts/tokens/<int:token_id>/revoke/
+    "accounts_api:invite": {"DELETE": "401 403 404 403 204 404 204"},  # api/v1/invites/<int:invite_id>/
+    "accounts_api:project_invites": {"GET": API_MANAGER_GET, "POST": "401 403 404 403 201 404 201"},  # api/v1/projects/<int:project_id>/invites/
+    "accounts_api:project_members": {"GET": API_MANAGER_GET, "POST": "401 403 404 403 400 404 400"},  # api/v1/projects/<int:project_id>/members/
+    "accounts_api:project_member": {"PATCH": "401 403 404 403 400 404 400", "DELETE": "401 403 404 403 204 404 204"},  # api/v1/projects/<int:project_id>/members/<int:membership_id>/
+    "accounts_api:tokens": {"GET": "401 200 200 200 200 200 200", "POST": "401 400 400 400 400 400 400"},  # api/v1/tokens/
+    "accounts_api:token": {"DELETE": "401 404 404 404 204 404 404"},  # api/v1/tokens/<int:token_id>/
+    "accounts:join": {"GET": "200 200 200 200 200 200 200", "POST": "400 302 302 302 302 302 302"},  # join/<str:token>/
+    "accounts:org_members": {"GET": "302 404 404 404 404 404 200", "POST": "302 404 404 404 404 404 400"},  # organizations/<int:organization_id>/members/
+    "accounts:org_member_remove": {"POST": "302 404 404 404 404 404 302"},  # organizations/<int:organization_id>/members/<int:membership_id>/remove/
+    "accounts:org_member_role": {"POST": "302 404 404 404 404 404 400"},  # organizations/<int:organization_id>/members/<int:membership_id>/role/
+    "accounts:invite_create": {"POST": "302 403 404 403 400 404 400"},  # projects/<int:project_id>/invites/
+    "accounts:invite_revoke": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/invites/<int:invite_id>/revoke/
+    "accounts:project_members": {"GET": PAGE_MANAGER_GET},  # projects/<int:project_id>/members/
+    "accounts:project_member_remove": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/members/<int:membership_id>/remove/
+    "accounts:project_member_role": {"POST": "302 403 404 403 400 404 400"},  # projects/<int:project_id>/members/<int:membership_id>/role/
+    "accounts:project_member_add": {"POST": "302 403 404 403 400 404 400"},  # projects/<int:project_id>/members/add/
+    # annotations
+    "annotations_api:assignment": {"GET": "401 200 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/
+    "annotations_api:draft": {"PUT": "401 200 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/draft/
+    "annotations_api:flag": {"POST": "401 400 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/flag/
+    "annotations_api:heartbeat": {"POST": "401 200 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/heartbeat/
+    "annotations_api:skip": {"POST": "401 400 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/skip/
+    "annotations_api:submit": {"POST": "401 400 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/submit/
+    "annotations_api:next": {"POST": "401 200 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/next/
+    "annotations:workspace": {"GET": "302 200 404 200 200 404 200"},  # projects/<int:project_id>/annotate/
+    "annotations:guidelines_confirm": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/guidelines/
+    "annotations:next": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/next/
+    "annotations:preferences": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/preferences/
+    # exports
+    "exports_api:detail": {"GET": "401 404 404 404 200 404 200"},  # api/v1/exports/<int:export_id>/
+    "exports_api:cancel": {"POST": "401 404 404 404 200 404 200"},  # api/v1/exports/<int:export_id>/cancel/
+    "exports_api:download": {"GET": "401 404 404 404 409 404 409"},  # api/v1/exports/<int:export_id>/download/
+    "exports_api:project-exports": {"GET": "401 404 404 404 200 404 200", "POST": "401 404 404 404 400 404 400"},  # api/v1/projects/<int:project_id>/exports/
+    "exports_api:preview": {"POST": "401 404 404 404 400 404 400"},  # api/v1/projects/<int:project_id>/exports/preview/
+    "exports:page": {"GET": "302 404 404 404 200 404 200", "POST": "302 404 404 404 400 404 400"},  # projects/<int:project_id>/exports/
+    "exports:detail": {"GET": "302 404 404 404 200 404 200"},  # projects/<int:project_id>/exports/<int:export_id>/
+    "exports:cancel": {"POST": "302 404 404 404 302 404 302"},  # projects/<int:project_id>/exports/<int:export_id>/cancel/
+    "exports:download": {"GET": "302 404 404 404 409 404 409"},  # projects/<int:project_id>/exports/<int:export_id>/download/
+    "exports:preview": {"POST": "302 404 404 404 200 404 200"},  # projects/<int:project_id>/exports/preview/
+    # items
+    "items_api:import": {"GET": API_MANAGER_GET},  # api/v1/imports/<int:job_id>/
+    "items_api:import_cancel": {"POST": API_MANAGER_GET},  # api/v1/imports/<int:job_id>/cancel/
+    "items_api:import_errors": {"GET": API_MANAGER_GET},  # api/v1/imports/<int:job_id>/errors/
+    "items_api:item": {"GET": "401 200 404 200 200 404 200", "PATCH": API_MANAGER_GET},  # api/v1/items/<int:item_id>/
+    "items_api:imports": {"GET": API_MANAGER_GET, "POST": "401 403 404 403 415 404 415"},  # api/v1/projects/<int:project_id>/imports/
+    "items_api:items": {"GET": "401 403 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/items/
+    "items:import_detail": {"GET": PAGE_MANAGER_GET},  # imports/<int:job_id>/
+    "items:import_cancel": {"POST": "302 403 404 403 302 404 302"},  # imports/<int:job_id>/cancel/
+    "items:import_errors": {"GET": PAGE_MANAGER_GET},  # imports/<int:job_id>/errors/
+    "items:item_detail": {"GET": "302 403 404 200 200 404 200"},  # items/<int:item_id>/
+    "items:item_gold": {"POST": "302 403 404 403 302 404 302"},  # items/<int:item_id>/gold/
+    "items:imports_new": {"GET": PAGE_MANAGER_GET, "POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/imports/new/
+    "items:browser": {"GET": "302 403 404 200 200 404 200"},  # projects/<int:project_id>/items/
+    "items:upload_mapping": {"GET": PAGE_MANAGER_GET, "POST": "302 403 404 403 422 404 422"},  # projects/<int:project_id>/uploads/<int:upload_id>/mapping/
+    "items:upload_preview": {"GET": PAGE_MANAGER_GET},  # projects/<int:project_id>/uploads/<int:upload_id>/preview/
+    # projects
+    "projects_api:list": {"GET": "401 200 200 200 200 200 200", "POST": "401 400 400 400 400 400 400"},  # api/v1/projects/
+    "projects_api:detail": {"GET": "401 200 404 200 200 404 200", "PATCH": API_MANAGER_GET, "DELETE": "401 403 404 403 204 404 204"},  # api/v1/projects/<int:project_id>/
+    "projects_api:templates": {"GET": "401 200 200 200 200 200 200"},  # api/v1/templates/
+    "projects:list": {"GET": "302 200 200 200 200 200 200"},  # projects/
+    "projects:detail": {"GET": "302 200 404 200 200 404 200"},  # projects/<int:project_id>/
+    "projects:archive": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/archive/
+    "projects:delete": {"GET": PAGE_MANAGER_GET, "POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/delete/
+    "projects:guidelines": {"GET": "302 200 404 200 200 404 200", "POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/guidelines/
+    "projects:guidelines_history": {"GET": "302 200 404 200 200 404 200"},  # projects/<int:project_id>/guidelines/history/
+    "projects:guidelines_preview": {"POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/guidelines/preview/
+    "projects:guidelines_version": {"GET": "302 200 404 200 200 404 200"},  # projects/<int:project_id>/guidelines/v<int:version>/
+    "projects:questions": {"GET": PAGE_MANAGER_GET, "POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/questions/
+    "projects:questions_preview": {"POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/questions/preview/
+    "projects:settings": {"GET": PAGE_MANAGER_GET, "POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/settings/
+    "projects:unarchive": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/unarchive/
+    "projects:new": {"GET": "302 403 403 403 200 200 200", "POST": "302 403 403 403 200 200 200"},  # projects/new/
+    # quality
+    "quality_api:item-aggregate": {"GET": "401 403 404 404 404 404 404"},  # api/v1/items/<int:item_id>/aggregate/
+    "quality_api:item-gold": {"GET": API_MANAGER_GET, "PATCH": "401 403 404 403 400 404 400"},  # api/v1/items/<int:item_id>/gold/
+    "quality_api:item-reviews": {"GET": "401 403 404 200 200 404 200", "POST": "401 403 404 400 400 404 400"},  # api/v1/items/<int:item_id>/reviews/
+    "quality_api:annotators": {"GET": "401 403 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/annotators/
+    "quality_api:annotator-reinstate": {"POST": "401 403 404 403 409 404 409"},  # api/v1/projects/<int:project_id>/annotators/<int:user_id>/reinstate/
+    "quality_api:annotator-suspend": {"POST": API_MANAGER_GET},  # api/v1/projects/<int:project_id>/annotators/<int:user_id>/suspend/
+    "quality_api:qualification": {"GET": "401 200 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/qualification/
+    "quality_api:quality": {"GET": "401 403 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/quality/
+    "quality_api:recompute": {"POST": "401 403 404 403 202 404 202"},  # api/v1/projects/<int:project_id>/quality/recompute/
+    "quality_api:settings": {"GET": API_MANAGER_GET, "PATCH": API_MANAGER_GET},  # api/v1/projects/<int:project_id>/quality/settings/
+    "quality_api:review-queue": {"GET": "401 403 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/review/
+    "quality:dashboard": {"GET": "302 403 404 200 200 404 200"},  # projects/<int:project_id>/quality/
+    "quality:annotators": {"GET": "302 403 404 200 200 404 200"},  # projects/<int:project_id>/quality/annotators/
+    "quality:reinstate": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/quality/annotators/<int:user_id>/reinstate/
+    "quality:suspend": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/quality/annotators/<int:user_id>/suspend/
+    "quality:gold": {"GET": PAGE_MANAGER_GET},  # projects/<int:project_id>/quality/gold/
+    "quality:notices_ack": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/quality/notices/acknowledge/
+    "quality:recompute": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/quality/recompute/
+    "quality:settings": {"POST": "302 403 404 403 422 404 422"},  # projects/<int:project_id>/quality/settings/
+    "quality:status": {"GET": "302 403 404 200 200 404 200"},  # projects/<int:project_id>/quality/status/
+    "quality:review": {"GET": "302 403 404 200 200 404 200"},  # projects/<int:project_id>/review/
+    "quality:review_item": {"GET": "302 403 404 200 200 404 200", "POST": "302 403 404 422 422 404 422"},  # projects/<int:project_id>/review/items/<int:item_id>/
+    "quality:item_gold": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/review/items/<int:item_id>/gold/
+    # sampling
+    "sampling_api:run": {"GET": API_MANAGER_GET},  # api/v1/generation-runs/<int:run_id>/
+    "sampling_api:run-cancel": {"POST": API_MANAGER_GET},  # api/v1/generation-runs/<int:run_id>/cancel/
+    "sampling_api:run-outputs": {"GET": API_MANAGER_GET},  # api/v1/generation-runs/<int:run_id>/outputs/
+    "sampling_api:run-resume": {"POST": "401 403 404 403 409 404 409"},  # api/v1/generation-runs/<int:run_id>/resume/
+    "sampling_api:endpoints": {"GET": "401 200 200 200 200 200 200", "POST": "401 403 403 403 400 400 400"},  # api/v1/model-endpoints/
+    "sampling_api:endpoint": {"GET": "401 404 404 404 200 404 200", "PATCH": "401 404 404 404 200 404 200", "DELETE": "401 404 404 404 204 404 204"},  # api/v1/model-endpoints/<int:endpoint_id>/
+    "sampling_api:endpoint-test": {"POST": "401 404 404 404 200 404 200"},  # api/v1/model-endpoints/<int:endpoint_id>/test/
+    "sampling_api:runs": {"GET": API_MANAGER_GET, "POST": "401 403 404 403 400 404 400"},  # api/v1/projects/<int:project_id>/generation-runs/
+    "sampling_api:plans": {"GET": API_MANAGER_GET, "POST": "401 403 404 403 400 404 400"},  # api/v1/projects/<int:project_id>/sampling-plans/
+    "sampling_api:plans-preview": {"POST": "401 403 404 403 400 404 400"},  # api/v1/projects/<int:project_id>/sampling-plans/preview/
+    "sampling_api:plan": {"GET": API_MANAGER_GET, "PATCH": API_MANAGER_GET, "DELETE": "401 403 404 403 204 404 204"},  # api/v1/sampling-plans/<int:plan_id>/
+    "sampling_api:plan-executions": {"GET": API_MANAGER_GET},  # api/v1/sampling-plans/<int:plan_id>/executions/
+    "sampling_api:plan-preview": {"POST": API_MANAGER_GET},  # api/v1/sampling-plans/<int:plan_id>/preview/
+    "sampling_api:plan-run": {"POST": "401 403 404 403 202 404 202"},  # api/v1/sampling-plans/<int:plan_id>/run/
+    "sampling:endpoints": {"GET": "302 403 403 403 200 200 200", "POST": "302 403 403 403 422 422 422"},  # model-endpoints/
+    "sampling:endpoint_edit": {"GET": "302 404 404 404 200 404 200", "POST": "302 404 404 404 422 404 422"},  # model-endpoints/<int:endpoint_id>/
+    "sampling:endpoint_archive": {"POST": "302 404 404 404 302 404 302"},  # model-endpoints/<int:endpoint_id>/archive/
+    "sampling:endpoint_test": {"POST": "302 404 404 404 200 404 200"},  # model-endpoints/<int:endpoint_id>/test/
+    "sampling:runs": {"GET": PAGE_MANAGER_GET, "POST": "302 403 404 403 422 404 422"},  # projects/<int:project_id>/generation-runs/
+    "sampling:run_detail": {"GET": PAGE_MANAGER_GET},  # projects/<int:project_id>/generation-runs/<int:run_id>/
+    "sampling:run_cancel": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/generation-runs/<int:run_id>/cancel/
+    "sampling:run_resume": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/generation-runs/<int:run_id>/resume/
+    "sampling:plans": {"GET": PAGE_MANAGER_GET, "POST": "302 403 404 403 422 404 422"},  # projects/<int:project_id>/sampling-plans/
+    "sampling:plan_detail": {"GET": PAGE_MANAGER_GET, "POST": "302 403 404 403 422 404 422"},  # projects/<int:project_id>/sampling-plans/<int:plan_id>/
+    "sampling:plan_run": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/sampling-plans/<int:plan_id>/run/
+    "sampling:plan_toggle": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/sampling-plans/<int:plan_id>/toggle/
+    "sampling:plan_preview": {"POST": PAGE_MANAGER_GET},  # projects/<int:project_id>/sampling-plans/preview/
 }
 
 
@@ -136,7 +265,14 @@ def test_the_table_is_well_formed():
             _parse(entry)
 
 
-def test_every_listed_route_answers_as_the_table_says(clients, url_values):
+@pytest.fixture
+def _quick_health(monkeypatch):  # type: ignore[no-untyped-def]
+    # /healthz waits a second for Celery workers to answer a ping; none run here, and
+    # the table accepts 200 or 503, so a short wait shows the same thing seven times faster.
+    monkeypatch.setattr(health, "check_workers", functools.partial(health.check_workers, timeout=0.05))
+
+
+def test_every_listed_route_answers_as_the_table_says(clients, url_values, _quick_health):
     routes = {route.key: route for route in all_routes()}
     problems = []
     checked = 0
@@ -145,8 +281,11 @@ def test_every_listed_route_answers_as_the_table_says(clients, url_values):
         if route is None:
             continue  # not in the URLconf (yet): nothing to check
         path = route.url(url_values)
+        served = _methods_to_probe(route)
         for method in METHODS:
             expected = _parse(methods[method]) if method in methods else None
+            if expected is None and method not in served:
+                continue  # a class-based view without a handler for it: Django answers 405 by construction
             for index, persona in enumerate(PERSONAS):
                 if expected is None and persona not in UNLISTED_METHOD_PERSONAS:
                     continue

@@ -29,6 +29,7 @@ from apps.accounts.services.rules import (
     require_manager,
     role_rank,
 )
+from apps.audit.services import audit_record
 from apps.projects.models import Project
 
 MAX_INVITE_USES = 100_000
@@ -66,6 +67,8 @@ def invite_create(
     )
     invite.full_clean()
     invite.save()
+    audit_record(actor=actor, action="invite.created", target=invite, project=project,
+                 detail={"role": role, "max_uses": max_uses})
     return invite, token
 
 
@@ -76,6 +79,7 @@ def invite_revoke(*, invite: Invite, actor: User) -> Invite:
     if invite.revoked_at is None:
         invite.revoked_at = timezone.now()
         invite.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(actor=actor, action="invite.revoked", target=invite, project=invite.project)
     return invite
 
 
@@ -135,6 +139,8 @@ def _join_locked(invite: Invite, user: User, worker_id: str) -> JoinResult:
     membership.save()
     # Counted in SQL while the row is locked; the check constraint backs the limit.
     Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
+    audit_record(actor=user, action="invite.used", target=invite, project=project, subject_user=user,
+                 detail={"role": membership.role})
     return JoinResult(project, user, membership.role, membership, joined=True)
 
 

@@ -23,6 +23,7 @@ from apps.accounts.services.rules import (
     require_manager,
     require_org_admin,
 )
+from apps.audit.services import audit_record
 from apps.projects.models import Project
 
 
@@ -56,6 +57,8 @@ def membership_add(*, project: Project, actor: User, username: str, role: str) -
             membership.save()
     except IntegrityError:
         raise AccountsError("already_member", f"{user.username} is already a member.", status_code=409) from None
+    audit_record(actor=actor, action="membership.added", target=membership, project=project, subject_user=user,
+                 detail={"role": role})
     return membership
 
 
@@ -67,6 +70,8 @@ def membership_set_role(*, membership: ProjectMembership, actor: User, role: str
         raise AccountsError("own_role", "You cannot change your own role; ask another manager.", field="role")
     locked = ProjectMembership.objects.select_for_update().get(pk=membership.pk)
     if locked.role != role:
+        audit_record(actor=actor, action="membership.role_changed", target=locked, project=membership.project,
+                     subject_user=locked.user_id, detail={"from": locked.role, "to": role})
         locked.role = role
         locked.save(update_fields=["role", "updated_at"])
     membership.role = locked.role
@@ -79,6 +84,8 @@ def membership_remove(*, membership: ProjectMembership, actor: User) -> None:
     require_manager(actor, membership.project)
     if membership.user_id == actor.pk:
         raise AccountsError("own_membership", "You cannot remove yourself; ask another manager.")
+    audit_record(actor=actor, action="membership.removed", target=membership, project=membership.project,
+                 subject_user=membership.user_id, detail={"role": membership.role})
     ProjectMembership.objects.filter(pk=membership.pk).delete()
 
 def _lock_org_admins(organization: Organization) -> int:
@@ -123,6 +130,8 @@ def org_membership_add(
             "already_member", f"{user.username} is already in this organization.", field="username", status_code=409
         )
     membership = OrganizationMembership.objects.create(organization=organization, user=user, role=role)
+    audit_record(actor=actor, action="membership.added", target=membership, organization=organization,
+                 subject_user=user, detail={"role": role})
     return membership, password
 
 
@@ -137,6 +146,9 @@ def org_membership_set_role(*, membership: OrganizationMembership, actor: User, 
     locked = OrganizationMembership.objects.get(pk=membership.pk)
     if locked.role == OrgRole.ADMIN and role != OrgRole.ADMIN and admins <= 1:
         raise AccountsError("last_admin", "An organization needs at least one admin; promote someone else first.")
+    if locked.role != role:
+        audit_record(actor=actor, action="membership.role_changed", target=locked, organization=membership.organization,
+                     subject_user=locked.user_id, detail={"from": locked.role, "to": role})
     locked.role = role
     locked.save(update_fields=["role", "updated_at"])
     return locked
@@ -149,4 +161,6 @@ def org_membership_remove(*, membership: OrganizationMembership, actor: User) ->
     locked = OrganizationMembership.objects.get(pk=membership.pk)
     if locked.role == OrgRole.ADMIN and admins <= 1:
         raise AccountsError("last_admin", "An organization needs at least one admin; promote someone else first.")
+    audit_record(actor=actor, action="membership.removed", target=locked, organization=membership.organization,
+                 subject_user=locked.user_id, detail={"role": locked.role})
     locked.delete()

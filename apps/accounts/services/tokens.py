@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User, hash_secret
 from apps.accounts.services.rules import AccountsError
+from apps.audit.services import audit_record
 
 MAX_ACTIVE_TOKENS = 25
 
@@ -32,6 +33,7 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     token = ApiToken(user=user, name=name, key_hash=hash_secret(key), prefix=key[:10])
     token.full_clean()
     token.save()
+    audit_record(actor=user, action="token.created", target=token, subject_user=user)
     return token, key
 
 
@@ -41,4 +43,5 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(actor=token.user, action="token.revoked", target=token, subject_user=token.user_id)
     return token

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.sampling.api_keys import ApiKeyUnavailable, api_key_encrypt, api_key_env_check
 from apps.sampling.chat_client import RetryPolicy, complete_once
 from apps.sampling.execution import endpoint_target
@@ -108,12 +109,15 @@ def endpoint_create(*, organization, user, data: dict[str, Any], api_key: str | 
     _clean(endpoint, data, api_key=api_key)
     _check_name_free(endpoint)
     endpoint.save()
+    audit_record(actor=user, action="model_endpoint.created", target=endpoint, organization=organization,
+                 detail={"base_url": endpoint.base_url, "model": endpoint.model_name})
     return endpoint
 
 
 @transaction.atomic
 def endpoint_update(
-    *, endpoint: ModelEndpoint, data: dict[str, Any], api_key: str | None = None, clear_api_key: bool = False
+    *, endpoint: ModelEndpoint, data: dict[str, Any], api_key: str | None = None, clear_api_key: bool = False,
+    actor: Any = None,
 ) -> ModelEndpoint:
     """Change settings. api_key=None keeps the stored key; clear_api_key removes it."""
     if clear_api_key:
@@ -121,12 +125,17 @@ def endpoint_update(
     _clean(endpoint, data, api_key=api_key)
     _check_name_free(endpoint)
     endpoint.save()
+    audit_record(actor=actor, action="model_endpoint.changed", target=endpoint,
+                 organization=endpoint.organization_id,
+                 detail={"fields": sorted(data), "api_key_changed": bool(api_key) or clear_api_key})
     return endpoint
 
 
 @transaction.atomic
-def endpoint_archive(*, endpoint: ModelEndpoint) -> None:
+def endpoint_archive(*, endpoint: ModelEndpoint, actor: Any = None) -> None:
     """Hide the endpoint from new runs. Kept (not deleted) while runs reference it."""
+    audit_record(actor=actor, action="model_endpoint.deleted", target=endpoint,
+                 organization=endpoint.organization_id)
     if not endpoint.slots.exists():
         endpoint.delete()
         return

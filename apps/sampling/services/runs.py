@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.core.models import JobStatus
 from apps.sampling.access import endpoints_for_project
 from apps.sampling.models import GenerationRun, GenerationSlot, ModelEndpoint, SlotStatus
@@ -142,6 +143,8 @@ def generation_run_create(
         heartbeat_at=timezone.now(),
     )
     run.endpoints.set(endpoints)
+    audit_record(actor=user, action="generation_run.created", target=run, project=project,
+                 detail={"endpoints": [endpoint.pk for endpoint in endpoints], "total": total})
     if enqueue:
         _on_commit_prepare(run.pk)
     return run

@@ -61,7 +61,8 @@ def endpoint_edit(request: HttpRequest, endpoint_id: int) -> HttpResponse:
             kept = {k: v for k, v in endpoint.default_parameters.items() if k not in PARAMETER_FIELDS}
             data["default_parameters"] = {**kept, **data["default_parameters"]}
             try:
-                services.endpoint_update(endpoint=endpoint, data=data, api_key=api_key, clear_api_key=clear)
+                services.endpoint_update(endpoint=endpoint, data=data, api_key=api_key, clear_api_key=clear,
+                                         actor=request.user)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
@@ -87,6 +88,6 @@ def endpoint_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 @login_required
 def endpoint_archive(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = endpoint_for_user(request.user, endpoint_id)
-    services.endpoint_archive(endpoint=endpoint)
+    services.endpoint_archive(endpoint=endpoint, actor=request.user)
     messages.success(request, f"Endpoint “{endpoint.name}” removed. Runs that used it keep their results.")
     return redirect("sampling:endpoints")
