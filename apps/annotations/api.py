@@ -1,4 +1,8 @@
-"""REST API for annotating: lease, autosave, submit, skip, report, heartbeat.
+"""REST API for annotating: lease, autosave, submit, skip, report, heartbeat, take a break.
+
+While an annotator has paused their queue (POST …/pause/), POST …/next/ answers
+409 with error code "paused" (not 204, which means "no work left") until they
+POST …/resume/.
 
 A crowd platform or a script drives annotation with the same services as the
 workspace page. Every assignment endpoint answers only the assignment's own
@@ -35,6 +39,8 @@ from apps.annotations.services import (
     assignment_skip,
     draft_save,
     lease_next_item,
+    queue_pause,
+    queue_resume,
 )
 from apps.core.api import ApiError
 from apps.projects.access import project_for_user
@@ -122,7 +128,7 @@ class NextItemView(APIView):
     @extend_schema(
         request=None,
         responses={200: OpenApiTypes.OBJECT, 204: None},
-        summary="Lease the next item to the calling annotator (204 when none is left)",
+        summary="Lease the next item to the calling annotator (204 when none is left, 409 `paused` on a break)",
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
@@ -133,6 +139,30 @@ class NextItemView(APIView):
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(assignment_payload(assignment, project))
+
+
+class PauseView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Take a break: pause your queue and give your current item back to the pool",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
+        released = queue_pause(annotator=request.user, project=project)
+        return Response({"paused": True, "released": released})
+
+
+class ResumeView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT},
+        summary="End your break; POST …/next/ leases items again",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
+        queue_resume(annotator=request.user, project=project)
+        return Response({"paused": False})
 
 
 class AssignmentView(APIView):

@@ -44,6 +44,12 @@ class AnnotatorSuspended(AnnotationFlowError):
     status_code = 403
 
 
+class QueuePaused(AnnotationFlowError):
+    """The annotator paused their own queue (a break); nothing is leased until they resume."""
+
+    code = "paused"
+
+
 class InvalidInput(AnnotationFlowError):
     """Bad request data; `details` maps each field to what was expected."""
 

@@ -133,6 +133,8 @@ class WorkspacePreference(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     # Honoured only where the project allows opting out (Project.allow_harmful_opt_out).
     harmful_opt_out = models.BooleanField(default=False)
+    # Set while the annotator takes a break: their queue hands out nothing until they resume.
+    paused_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -280,14 +280,21 @@ class Progress:
     left: int
     left_is_lower_bound: bool
     cap: int | None
+    # Items marked possibly harmful leased to the annotator today, and the project's daily cap.
+    harmful_today: int = 0
+    harmful_cap: int | None = None
 
     @property
     def left_display(self) -> str:
         return f"{self.left}+" if self.left_is_lower_bound else str(self.left)
 
 
-def progress_for(*, annotator, project: Project, now: datetime | None = None) -> Progress:  # type: ignore[no-untyped-def]
-    """Done today, done in total, and how many items are left for this annotator.
+def progress_for(  # type: ignore[no-untyped-def]
+    *, annotator, project: Project, now: datetime | None = None, harmful_today: int | None = None
+) -> Progress:
+    """Done today, done in total, how many items are left for this annotator, and how many
+    harmful items they saw today (pass `harmful_today` from `lease_next`'s outcome, which
+    counts it anyway, to save the query).
 
     "Left" counts open items that still need answers and that this annotator has not
     been given, stopping at PROGRESS_COUNT_LIMIT so the cost does not grow with the
@@ -315,7 +322,19 @@ def progress_for(*, annotator, project: Project, now: datetime | None = None) ->
         remaining = max(cap - used, 0)
         if remaining <= left:
             left, lower_bound = remaining, False
-    return Progress(done_today=done_today, done_total=done_total, left=left, left_is_lower_bound=lower_bound, cap=cap)
+    if harmful_today is None:
+        harmful_today = Assignment.objects.filter(
+            project=project, annotator=annotator, is_harmful=True, leased_at__gte=day_start
+        ).count()
+    return Progress(
+        done_today=done_today,
+        done_total=done_total,
+        left=left,
+        left_is_lower_bound=lower_bound,
+        cap=cap,
+        harmful_today=harmful_today,
+        harmful_cap=project.harmful_exposure_cap,
+    )
 
 
 def no_work_reason(*, annotator, project: Project) -> str:  # type: ignore[no-untyped-def]

@@ -2,7 +2,9 @@
 
 GET /projects/<id>/annotate/ shows the guidelines first when the annotator has not
 read the current version, otherwise their current item (resuming a live lease, or
-leasing the next one). POST …/annotate/next/ returns only the item panel for htmx.
+leasing the next one). POST …/annotate/next/ returns only the item panel for htmx;
+…/annotate/pause/ and …/annotate/resume/ start and end the annotator's own break
+(the panel then shows the paused state, or the next item).
 Answers travel to the JSON API (static/js/workspace.js), which calls the same
 services as scripts and crowd platforms do.
 """
@@ -33,7 +35,9 @@ from apps.annotations.selectors import (
 from apps.annotations.services import (
     SKIP_REASONS,
     guidelines_mark_seen,
-    lease_next_item,
+    lease_next,
+    queue_pause,
+    queue_resume,
     workspace_preference_set,
 )
 from apps.projects.access import project_for_user
@@ -57,11 +61,17 @@ def _guidelines_pending(request: HttpRequest, project: Project) -> tuple[bool, A
 def _panel_context(request: HttpRequest, project: Project) -> dict[str, Any]:
     context: dict[str, Any] = {"project": project}
     try:
-        assignment = lease_next_item(request.user, project)
+        outcome = lease_next(request.user, project)
     except AnnotatorSuspended as exc:
         context.update(no_work="suspended", no_work_message=exc.message)
         return context
-    context["progress"] = progress_for(annotator=request.user, project=project)
+    context["progress"] = progress_for(
+        annotator=request.user, project=project, harmful_today=outcome.harmful_today
+    )
+    assignment = outcome.assignment
+    if outcome.paused:
+        context["no_work"] = "paused"
+        return context
     if assignment is None:
         context["no_work"] = no_work_reason(annotator=request.user, project=project)
         return context
@@ -130,6 +140,30 @@ def workspace_next(request: HttpRequest, project_id: int) -> HttpResponse:
         response["HX-Redirect"] = url
         return response
     return render(request, "annotations/partials/panel.html", _panel_context(request, project))
+
+
+def _panel_or_page(request: HttpRequest, project: Project) -> HttpResponse:
+    if not request.htmx:
+        return redirect("annotations:workspace", project_id=project.pk)
+    return render(request, "annotations/partials/panel.html", _panel_context(request, project))
+
+
+@login_required
+@require_POST
+def workspace_pause(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Take a break: the live item goes back to the pool and the panel shows the paused state."""
+    project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
+    queue_pause(annotator=request.user, project=project)
+    return _panel_or_page(request, project)
+
+
+@login_required
+@require_POST
+def workspace_resume(request: HttpRequest, project_id: int) -> HttpResponse:
+    """End the break: the panel shows the next item."""
+    project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
+    queue_resume(annotator=request.user, project=project)
+    return _panel_or_page(request, project)
 
 
 @login_required

@@ -307,7 +307,7 @@
       focusField(jump);
       return;
     }
-    const action = { s: "skip", r: "report", v: "reveal", g: "guidelines", "?": "shortcuts" }[event.key.toLowerCase()];
+    const action = { s: "skip", r: "report", v: "reveal", g: "guidelines", z: "pause", "?": "shortcuts" }[event.key.toLowerCase()];
     if (action) {
       event.preventDefault();
       act(action);
@@ -319,6 +319,11 @@
     else if (action === "skip" && ws) openDialog("ws-skip-dialog");
     else if (action === "report" && ws) openDialog("ws-report-dialog");
     else if (action === "shortcuts") openDialog("ws-shortcuts-dialog");
+    else if (action === "pause" && ws) {
+      // The break button posts through htmx; its panel swap stops this item's timers.
+      const pause = $("[data-ws-pause]");
+      if (pause) pause.click();
+    }
     else if (action === "reveal") {
       const content = $(".ws-content.blurred");
       if (content) content.classList.remove("blurred");

@@ -164,3 +164,18 @@ def test_guidelines_then_skip_and_report_by_keyboard_until_no_work_is_left(page,
     page.wait_for_selector("[data-no-work='done']")
     assert Skip.objects.get().reason == "It needs expertise I do not have"
     assert Flag.objects.get().category == "harmful"
+
+
+def test_take_a_break_with_the_keyboard_survives_a_reload_and_resumes(page, rating_project):
+    items(rating_project, 2, required_annotations=1)
+    annotator = add_annotator(rating_project, "breaker", guidelines_seen_version=1)
+    login(page, annotator)
+    page.goto(annotate_url(rating_project))
+    page.wait_for_selector("#ws-item[data-ready]")
+    page.keyboard.press("z")
+    page.wait_for_selector('[data-no-work="paused"]')
+    page.reload()
+    page.wait_for_selector('[data-no-work="paused"]')
+    page.click("[data-ws-resume]")
+    page.wait_for_selector("#ws-item[data-ready]")
+    assert not page.dialogs

@@ -99,6 +99,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "annotations_api:skip": {"POST": "401 400 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/skip/
     "annotations_api:submit": {"POST": "401 400 404 404 404 404 404"},  # api/v1/assignments/<int:assignment_id>/submit/
     "annotations_api:next": {"POST": "401 200 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/next/
+    "annotations_api:pause": {"POST": "401 200 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/pause/
+    "annotations_api:resume": {"POST": "401 200 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/resume/
+    "annotations:pause": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/pause/
+    "annotations:resume": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/resume/
     "annotations:workspace": {"GET": "302 200 404 200 200 404 200"},  # projects/<int:project_id>/annotate/
     "annotations:guidelines_confirm": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/guidelines/
     "annotations:next": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/next/

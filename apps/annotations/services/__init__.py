@@ -5,9 +5,11 @@
 """
 
 from apps.annotations.services.leasing import (
+    LeaseOutcome,
     assignment_heartbeat,
     gold_is_due,
     item_still_needs_annotation,
+    lease_next,
     lease_next_item,
     leases_expire,
 )
@@ -17,24 +19,35 @@ from apps.annotations.services.submission import (
     annotation_submit,
     answers_fingerprint,
     assignment_flag,
+    assignment_release,
     assignment_skip,
     draft_save,
 )
-from apps.annotations.services.workspace import guidelines_mark_seen, workspace_preference_set
+from apps.annotations.services.workspace import (
+    guidelines_mark_seen,
+    queue_pause,
+    queue_resume,
+    workspace_preference_set,
+)
 
 __all__ = [
     "SKIP_REASONS",
+    "LeaseOutcome",
     "SubmitResult",
     "annotation_submit",
     "answers_fingerprint",
     "assignment_flag",
     "assignment_heartbeat",
+    "assignment_release",
     "assignment_skip",
     "draft_save",
     "gold_is_due",
     "guidelines_mark_seen",
     "item_still_needs_annotation",
+    "lease_next",
     "lease_next_item",
     "leases_expire",
+    "queue_pause",
+    "queue_resume",
     "workspace_preference_set",
 ]

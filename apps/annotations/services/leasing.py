@@ -29,6 +29,7 @@ no two of them can deadlock:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from apps.annotations.errors import AnnotatorSuspended, AssignmentClosed, LeaseExpired
+from apps.annotations.errors import AnnotatorSuspended, AssignmentClosed, LeaseExpired, QueuePaused
 from apps.annotations.models import Assignment, AssignmentStatus, WorkspacePreference
 from apps.items.models import Item, ItemState
 from apps.projects.models import PiiPolicy, Project
@@ -85,6 +86,8 @@ SELECT
     count(*) FILTER (WHERE a.is_harmful AND a.leased_at >= %(day_start)s),
     max(a.id) FILTER (WHERE a.status = '{AssignmentStatus.LIVE}'),
     (SELECT p.harmful_opt_out FROM {WorkspacePreference._meta.db_table} p
+      WHERE p.project_id = %(project)s AND p.annotator_id = %(annotator)s),
+    (SELECT p.paused_at IS NOT NULL FROM {WorkspacePreference._meta.db_table} p
       WHERE p.project_id = %(project)s AND p.annotator_id = %(annotator)s),
     (SELECT m.suspended_at IS NOT NULL FROM accounts_projectmembership m
       WHERE m.project_id = %(project)s AND m.user_id = %(annotator)s)
@@ -150,8 +153,36 @@ def _first(sql: str, params: dict[str, Any]) -> Assignment | None:
     return rows[0] if rows else None
 
 
+PAUSED_MESSAGE = "You are taking a break: your queue is paused. Resume when you are ready to continue."
+
+
+@dataclass(frozen=True)
+class LeaseOutcome:
+    """What one lease attempt found, with the counts the workspace shows for free.
+
+    `harmful_today`: items marked possibly harmful leased to the annotator today
+    (including the one just leased), the number the exposure cap is checked against.
+    """
+
+    assignment: Assignment | None
+    harmful_today: int
+    paused: bool = False
+
+
 def lease_next_item(annotator, project: Project, *, now: datetime | None = None) -> Assignment | None:  # type: ignore[no-untyped-def]
-    """Lease the best eligible item of `project` to `annotator`, or return None when none is left.
+    """Lease the next item (see `lease_next`), or None when none is left.
+
+    Raises AnnotatorSuspended for a suspended member and QueuePaused while the
+    annotator takes a break.
+    """
+    outcome = lease_next(annotator, project, now=now)
+    if outcome.paused:
+        raise QueuePaused(PAUSED_MESSAGE)
+    return outcome.assignment
+
+
+def lease_next(annotator, project: Project, *, now: datetime | None = None) -> LeaseOutcome:  # type: ignore[no-untyped-def]
+    """Lease the best eligible item of `project` to `annotator` (outcome.assignment None when none is left).
 
     Resumes (and extends) the annotator's own live lease if there is one. Otherwise,
     in one transaction, claims the highest-priority open item that still needs
@@ -161,7 +192,8 @@ def lease_next_item(annotator, project: Project, *, now: datetime | None = None)
 
     Locks: an advisory lock on (project, annotator), then the claimed item's row
     (FOR NO KEY UPDATE SKIP LOCKED); see the module docstring. Raises
-    AnnotatorSuspended for a suspended member.
+    AnnotatorSuspended for a suspended member; while the annotator's queue is paused
+    nothing is leased and `paused` is set.
     """
     now = now or timezone.now()
     lease_length = timedelta(minutes=project.lease_minutes)
@@ -170,19 +202,22 @@ def lease_next_item(annotator, project: Project, *, now: datetime | None = None)
         cursor.execute(
             _STATS_SQL, {"project": project.pk, "annotator": annotator.pk, "day_start": _start_of_day(now)}
         )
-        leased, gold_leased, counted, harmful_today, live_id, opt_out, suspended = cursor.fetchone()
+        leased, gold_leased, counted, harmful_today, live_id, opt_out, paused, suspended = cursor.fetchone()
         if suspended:
             raise AnnotatorSuspended(
                 "Your work in this project is paused by the project's managers; contact them to continue."
             )
+        if paused:
+            return LeaseOutcome(None, harmful_today, paused=True)
         if live_id is not None:
             # A live lease is never given up by asking again: the annotator gets the same
             # item back (reload, second tab, re-login), with a fresh expiry.
-            return _first(_RESUME_SQL, {"id": live_id, "expires": now + lease_length, "now": now})
+            resumed = _first(_RESUME_SQL, {"id": live_id, "expires": now + lease_length, "now": now})
+            return LeaseOutcome(resumed, harmful_today)
         if project.archived_at is not None:
-            return None
+            return LeaseOutcome(None, harmful_today)
         if project.per_annotator_cap is not None and counted >= project.per_annotator_cap:
-            return None
+            return LeaseOutcome(None, harmful_today)
 
         exclude_harmful = bool(opt_out and project.allow_harmful_opt_out) or (
             project.harmful_exposure_cap is not None and harmful_today >= project.harmful_exposure_cap
@@ -201,7 +236,9 @@ def lease_next_item(annotator, project: Project, *, now: datetime | None = None)
         assignment = _first(sql, {**params, "gold": True}) if prefer_gold else None
         if assignment is None:
             assignment = _first(sql, {**params, "gold": False})
-        return assignment
+        if assignment is not None and assignment.is_harmful:
+            harmful_today += 1
+        return LeaseOutcome(assignment, harmful_today)
 
 
 def item_still_needs_annotation(item_id: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,8 @@ from apps.annotations.models import (
 from apps.annotations.selectors import item_content
 from apps.items.models import Item, ItemState
 from apps.projects.schema import validate_answers
+
+logger = logging.getLogger(__name__)
 
 MAX_DRAFT_BYTES = 512 * 1024
 MAX_IDEMPOTENCY_KEY = 200
@@ -244,7 +247,20 @@ def annotation_submit(
                 ) from None
         else:
             annotation = next(iter(Annotation.objects.raw(_SUBMIT_SQL, params)))
+    annotation_id = annotation.pk
+    # Quality control reacts to each committed submission at once: dynamic overlap may raise
+    # the item's required count, the qualification quiz is judged, a recompute is debounced.
+    transaction.on_commit(lambda: _quality_after_submit(annotation_id))
     return SubmitResult(annotation=annotation, replayed=False)
+
+
+def _quality_after_submit(annotation_id: int) -> None:
+    from apps.quality.tasks import quality_after_submit
+
+    try:
+        quality_after_submit.delay(annotation_id)
+    except Exception:  # the answer is stored; the periodic quality sweep catches up
+        logger.warning("could not queue quality.after_submit for annotation %s", annotation_id, exc_info=True)
 
 
 def _reason_text(reason: Any, *, field: str, limit: int, required: bool) -> str:
@@ -283,6 +299,24 @@ def assignment_skip(*, assignment: Assignment, reason: Any, now: datetime | None
         Assignment.objects.filter(pk=locked.pk).update(status=AssignmentStatus.SKIPPED, finished_at=now, updated_at=now)
         Draft.objects.filter(assignment_id=locked.pk).delete()
         return Skip.objects.create(assignment_id=locked.pk, reason=text)
+
+
+def assignment_release(*, assignment: Assignment, now: datetime | None = None) -> bool:
+    """Give a live lease back to the pool without an answer or a skip (the annotator takes a break).
+
+    The assignment ends as expired, exactly as if its time had run out: the item's slot
+    is freed for other annotators, the draft is kept and a late submission is still
+    accepted. Returns whether a live lease was released. Locks the assignment row,
+    then the item row.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if locked.status != AssignmentStatus.LIVE:
+            return False
+        _release_slot(locked.item_id)
+        Assignment.objects.filter(pk=locked.pk).update(status=AssignmentStatus.EXPIRED, finished_at=now, updated_at=now)
+        return True
 
 
 def assignment_flag(*, assignment: Assignment, category: Any, reason: Any = "", now: datetime | None = None) -> Flag:

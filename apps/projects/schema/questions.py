@@ -14,7 +14,9 @@ _VALUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,60}$")
 MAX_QUESTIONS = 40
 # Keys the annotator workspace (static/js/workspace.js) uses outside a question, in any case.
 # A question shortcut wins over them there, so one of these would silently disable the action.
-RESERVED_SHORTCUTS = {"s": "skip", "r": "report", "v": "reveal", "g": "guidelines", "?": "the shortcut list"}
+RESERVED_SHORTCUTS = {
+    "s": "skip", "r": "report", "v": "reveal", "g": "guidelines", "z": "taking a break", "?": "the shortcut list"
+}
 
 
 @dataclass
