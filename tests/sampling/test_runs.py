@@ -285,3 +285,24 @@ def test_a_host_that_stops_resolving_is_a_connection_failure(project, fake_serve
     slot = GenerationSlot.objects.get(runs=run)
     assert (slot.status, slot.error_reason) == ("failed", "connection_error")
     assert "does not resolve" in slot.error_message and slot.attempts == 3
+
+
+def test_generated_responses_are_queued_for_search_indexing(project, fake_server, monkeypatch):
+    from apps.items import search
+    from apps.items.models import GenerationSearch
+
+    queued: list[dict] = []
+    monkeypatch.setattr(search, "search_index_queue", lambda **kwargs: queued.append(kwargs))
+    make_prompts(project, 3)
+    endpoint = make_endpoint(project.organization, fake_server, name="model-a", model_name="fake-a")
+
+    run = _run(project, [endpoint])
+
+    assert run.status == JobStatus.SUCCEEDED
+    generated = Generation.objects.filter(project=project, source=GenerationSource.GENERATED)
+    assert len(queued) == 1 and queued[0]["project_id"] == project.pk
+    assert queued[0]["after_generation_id"] == min(generated.values_list("pk", flat=True)) - 1
+    # What the queued task runs indexes exactly the generated responses.
+    search.search_index_pending(**queued[0])
+    indexed = set(GenerationSearch.objects.filter(project=project).values_list("generation_id", flat=True))
+    assert indexed == set(generated.values_list("pk", flat=True))

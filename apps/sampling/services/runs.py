@@ -16,11 +16,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.models import JobStatus
+from apps.items.models import Prompt
 from apps.sampling.access import endpoints_for_project
 from apps.sampling.models import GenerationRun, GenerationSlot, ModelEndpoint, SlotStatus
 from apps.sampling.parameters import (
@@ -275,6 +276,15 @@ def generation_run_finalize(*, run_id: int) -> None:
         run.error = f"Every generation failed ({failed}); see failures by reason." if run.status == JobStatus.FAILED else ""
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        # Generated responses become searchable in the item browser like imported ones.
+        first_generation = slots.filter(generation__isnull=False).aggregate(first=Min("generation_id"))["first"]
+        if first_generation is not None:
+            from apps.items.search import search_index_queue
+
+            last_prompt = Prompt.objects.filter(project_id=run.project_id).aggregate(last=Max("pk"))["last"] or 0
+            search_index_queue(
+                project_id=run.project_id, after_prompt_id=last_prompt, after_generation_id=first_generation - 1
+            )
 
 
 @transaction.atomic
