@@ -269,7 +269,16 @@ def page(browser, live_server):  # type: ignore[no-untyped-def]
     page.console_errors = []
     page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
     yield page
+    # Leave the page first so its unload handlers (draft autosave beacons, heartbeats) reach the
+    # live server now, not while the test database is being flushed: a request still writing
+    # during the flush's TRUNCATE deadlocks it.
+    try:
+        page.goto("about:blank")
+    except Exception:
+        pass
+    time.sleep(0.5)
     context.close()
+    time.sleep(0.2)
 
 
 def login(page, user, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
