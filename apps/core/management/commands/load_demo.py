@@ -14,7 +14,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from apps.accounts.models import Organization, OrganizationMembership, OrgRole, ProjectMembership, ProjectRole, User
+from apps.accounts.models import (
+    Organization,
+    OrganizationMembership,
+    OrgRole,
+    ProjectMembership,
+    ProjectRole,
+    User,
+)
 
 # Pair templates get two balanced random pairs per prompt; the others one item per response.
 ITEM_MODE_FOR_KIND = {"pair": "k_pairs", "single": "each"}
