@@ -46,6 +46,7 @@ from apps.core.api import ApiError
 from apps.projects.access import project_for_user
 from apps.projects.models import Project
 from apps.projects.schema import AnswerError
+from apps.quality.qualification import training_feedback_on
 
 
 def _api_error(exc: AnnotationFlowError) -> ApiError:
@@ -99,6 +100,7 @@ def submit_payload(result: SubmitResult) -> dict[str, Any]:
             "Your time on this item ran out and it received enough answers meanwhile. Your answer is kept "
             "for the researcher but does not count towards the item."
         ),
+        "qualification": "Submitted: this answer counts towards your qualification quiz.",
     }
     return {
         "annotation": {
@@ -111,7 +113,7 @@ def submit_payload(result: SubmitResult) -> dict[str, Any]:
             "submitted_at": annotation.submitted_at,
         },
         "outcome": result.outcome,
-        "counted": not annotation.surplus,
+        "counted": not annotation.surplus or result.qualification,
         "late": annotation.late,
         "message": messages[result.outcome],
     }
@@ -222,7 +224,13 @@ class SubmitView(APIView):
             ) from None
         except AnnotationFlowError as exc:
             raise _api_error(exc) from None
-        response = Response(submit_payload(result), status=status.HTTP_201_CREATED)
+        payload = submit_payload(result)
+        if assignment.is_gold and training_feedback_on(assignment.project):
+            # Training mode: the workspace shows the expected answer before the next item.
+            payload["training_feedback_url"] = reverse(
+                "annotations:feedback", args=[assignment.project_id, result.annotation.pk]
+            )
+        response = Response(payload, status=status.HTTP_201_CREATED)
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
         return response

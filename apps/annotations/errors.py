@@ -44,6 +44,13 @@ class AnnotatorSuspended(AnnotationFlowError):
     status_code = 403
 
 
+class NotQualified(AnnotationFlowError):
+    """The annotator did not pass the project's qualification quiz: its main queue is closed to them."""
+
+    code = "not_qualified"
+    status_code = 403
+
+
 class QueuePaused(AnnotationFlowError):
     """The annotator paused their own queue (a break); nothing is leased until they resume."""
 

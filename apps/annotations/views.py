@@ -4,7 +4,9 @@ GET /projects/<id>/annotate/ shows the guidelines first when the annotator has n
 read the current version, otherwise their current item (resuming a live lease, or
 leasing the next one). POST …/annotate/next/ returns only the item panel for htmx;
 …/annotate/pause/ and …/annotate/resume/ start and end the annotator's own break
-(the panel then shows the paused state, or the next item).
+(the panel then shows the paused state, or the next item). While a qualification quiz
+is required the panel serves quiz items and says so; in training mode
+…/annotate/feedback/<annotation>/ shows the expected answer after a gold item.
 Answers travel to the JSON API (static/js/workspace.js), which calls the same
 services as scripts and crowd platforms do.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import ProjectMembership, ProjectRole
 from apps.annotations.errors import AnnotatorSuspended
-from apps.annotations.models import FlagCategory
+from apps.annotations.models import Annotation, FlagCategory
 from apps.annotations.selectors import (
     current_guidelines,
     item_content,
@@ -42,6 +44,7 @@ from apps.annotations.services import (
 )
 from apps.projects.access import project_for_user
 from apps.projects.models import Project
+from apps.quality.selectors import gold_feedback
 
 
 def _guidelines_pending(request: HttpRequest, project: Project) -> tuple[bool, Any, int | None]:
@@ -69,8 +72,15 @@ def _panel_context(request: HttpRequest, project: Project) -> dict[str, Any]:
         annotator=request.user, project=project, harmful_today=outcome.harmful_today
     )
     assignment = outcome.assignment
+    context["qualification"] = outcome.qualification
     if outcome.paused:
         context["no_work"] = "paused"
+        return context
+    if outcome.not_qualified:
+        context["no_work"] = "not_qualified"
+        return context
+    if assignment is None and outcome.qualification is not None:
+        context["no_work"] = "quiz_unavailable"
         return context
     if assignment is None:
         context["no_work"] = no_work_reason(annotator=request.user, project=project)
@@ -164,6 +174,27 @@ def workspace_resume(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
     queue_resume(annotator=request.user, project=project)
     return _panel_or_page(request, project)
+
+
+@login_required
+@require_GET
+def training_feedback(request: HttpRequest, project_id: int, annotation_id: int) -> HttpResponse:
+    """After a training (gold) item: the annotator's answer beside the expected one, then Continue.
+
+    Only the annotator's own, submitted annotation, and only while the project's training
+    feedback is on; anything else is a 404, so this never reveals a gold answer otherwise.
+    """
+    project = project_for_user(request.user, project_id, role=ProjectRole.ANNOTATOR)
+    annotation = (
+        Annotation.objects.select_related("item__prompt", "project")
+        .filter(pk=annotation_id, project=project, annotator=request.user)
+        .first()
+    )
+    feedback = gold_feedback(annotation) if annotation is not None else None
+    if feedback is None:
+        raise Http404("No training feedback for this answer.")
+    template = "annotations/partials/feedback.html" if request.htmx else "annotations/feedback_page.html"
+    return render(request, template, {"project": project, "feedback": feedback})
 
 
 @login_required

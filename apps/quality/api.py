@@ -33,6 +33,7 @@ from apps.items.models import Item
 from apps.projects.access import project_for_user
 from apps.quality import selectors, services
 from apps.quality.models import GoldNote, ItemAggregate, QualitySettings
+from apps.quality.qualification import qualification_status
 from apps.quality.recompute import settings_for
 
 
@@ -135,7 +136,7 @@ class QualificationView(APIView):
         if membership is None:
             return Response({"required": False, "state": "not_required", "answered": 0, "needed": 0,
                              "score": None, "pass_mark": None, "may_annotate": True})
-        qualification = selectors.qualification_status(membership)
+        qualification = qualification_status(membership)
         return Response({"required": qualification.required, "state": str(qualification.state),
                          "answered": qualification.answered, "needed": qualification.needed,
                          "score": qualification.score, "pass_mark": qualification.pass_mark,

@@ -1,9 +1,7 @@
 """Reads of the quality app. Pages and APIs read precomputed rows; nothing here computes
 over all annotations.
 
-For the annotator workspace:
-    qualification_status(membership)  → QualificationStatus (never contains gold answers)
-    qualification_items(membership)   → gold items still to answer in the quiz
+For the annotator workspace (the quiz itself is apps.quality.qualification):
     gold_feedback(annotation)         → GoldFeedback after a training item, or None
 """
 
@@ -11,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
@@ -31,71 +28,6 @@ from apps.quality.models import (
     SuspensionEvent,
 )
 from apps.quality.recompute import settings_for
-
-# --- qualification -----------------------------------------------------------------------
-
-
-class QualificationState(StrEnum):
-    NOT_REQUIRED = "not_required"
-    IN_PROGRESS = "in_progress"
-    PASSED = "passed"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class QualificationStatus:
-    required: bool
-    state: QualificationState
-    answered: int
-    needed: int
-    score: float | None
-    pass_mark: float
-
-    @property
-    def may_annotate(self) -> bool:
-        """True when the main queue is open to this annotator (quiz passed or not required)."""
-        return self.state in (QualificationState.NOT_REQUIRED, QualificationState.PASSED)
-
-
-def _gold_items(project) -> QuerySet[Item]:  # type: ignore[no-untyped-def]
-    return Item.objects.filter(project=project, is_gold=True, gold_answers__isnull=False)
-
-
-def qualification_status(membership: ProjectMembership) -> QualificationStatus:
-    """The quiz is the annotator's first N gold answers in the project; it passes at the pass mark."""
-    project = membership.project
-    settings = settings_for(project)
-    pass_mark = settings.qualification_pass_mark
-    if not settings.qualification_required:
-        return QualificationStatus(False, QualificationState.NOT_REQUIRED, 0, 0, None, pass_mark)
-    needed = min(settings.qualification_size, _gold_items(project).count())
-    if needed == 0:  # no gold yet: nothing to quiz on, so the quiz cannot block anyone
-        return QualificationStatus(True, QualificationState.NOT_REQUIRED, 0, 0, None, pass_mark)
-    rules = GoldRules.from_settings(settings)
-    answered = (
-        Annotation.objects.filter(project=project, annotator_id=membership.user_id, item__is_gold=True,
-                                  item__gold_answers__isnull=False, surplus=False)
-        .order_by("submitted_at", "id").values_list("answers", "item__gold_answers")[:needed]
-    )
-    shares = []
-    for answers, gold in answered:
-        scores = score_answers(project.questions or [], answers or {}, gold, rules)
-        if scores:
-            shares.append(sum(s.passed for s in scores) / len(scores))
-    score = sum(shares) / len(shares) if shares else None
-    if membership.qualified_at is not None:
-        return QualificationStatus(True, QualificationState.PASSED, len(answered), needed, score, pass_mark)
-    if len(answered) < needed:
-        state = QualificationState.IN_PROGRESS
-    else:
-        state = QualificationState.PASSED if (score or 0.0) >= pass_mark else QualificationState.FAILED
-    return QualificationStatus(True, state, len(answered), needed, score, pass_mark)
-
-
-def qualification_items(membership: ProjectMembership) -> QuerySet[Item]:
-    """Gold items the annotator has not been given yet, for the quiz (lowest id first)."""
-    return _gold_items(membership.project).exclude(assignments__annotator_id=membership.user_id).order_by("id")
-
 
 # --- training feedback ---------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Entry points for the annotator workspace (apps.annotations):
     quality_after_submit(annotation_id=...)   call after a submission commits (dynamic overlap,
                                               qualification, debounced recompute)
-and the reads in apps.quality.selectors: qualification_status(membership),
-qualification_items(membership) and gold_feedback(annotation).
+and the reads in apps.quality.qualification (qualification_status(membership),
+qualification_items(membership)) and apps.quality.selectors (gold_feedback(annotation)).
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def notices_acknowledge(*, project, event_ids: list[int] | None = None) -> int: 
 
 def qualification_record(*, membership: ProjectMembership):  # type: ignore[no-untyped-def]
     """Judge the quiz once it is complete: pass → qualified_at; fail → suspended with a notice."""
-    from apps.quality.selectors import QualificationState, qualification_status
+    from apps.quality.qualification import QualificationState, qualification_status
 
     status = qualification_status(membership)
     if status.state == QualificationState.PASSED and membership.qualified_at is None:

@@ -269,7 +269,15 @@
   function onKey(event) {
     const dialog = $("dialog[open]");
     if (dialog) return dialogKey(event, dialog);
-    if (!ws) return;
+    if (!ws) {
+      // Between items (training feedback): Enter continues to the next item.
+      const next = $("[data-ws-continue]");
+      if (next && event.key === "Enter" && event.target.tagName !== "BUTTON" && event.target.tagName !== "A") {
+        event.preventDefault();
+        next.click();
+      }
+      return;
+    }
     const target = event.target;
     const typing = target.matches && target.matches("textarea, input[type=text]");
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -643,7 +651,7 @@
     ws.retryTimer = setTimeout(submit, ws.retryDelay);
   }
 
-  function finish(message, kind) {
+  function finish(message, kind, feedbackUrl) {
     try {
       localStorage.removeItem(STORE + ws.id);
     } catch (e) {
@@ -652,7 +660,8 @@
     ws.closed = true;
     clearTimeout(ws.retryTimer);
     notice(message || "", kind);
-    loadNext();
+    if (feedbackUrl) loadFeedback(feedbackUrl);
+    else loadNext();
   }
 
   async function submit() {
@@ -683,7 +692,7 @@
     const error = (data && data.error) || {};
     if (response.status === 201) {
       const late = data.outcome === "surplus" ? "warn" : data.outcome === "accepted_late" ? "ok" : "";
-      finish(late ? data.message : "", late);
+      finish(late ? data.message : "", late, data.training_feedback_url);
     } else if (response.status === 400 && error.code === "invalid_answers") {
       status("Some answers need attention (marked below).", "error");
       showErrors(error.details);
@@ -698,6 +707,14 @@
     } else {
       status(error.message || "Submitting failed (" + response.status + ").", "error");
     }
+  }
+
+  // Training mode: the expected answer is shown before the next item (Continue loads it).
+  function loadFeedback(url) {
+    stopTimers();
+    ws = null;
+    if (window.htmx) window.htmx.ajax("GET", url, { target: "#ws-panel", swap: "innerHTML" });
+    else window.location.assign(url);
   }
 
   function loadNext() {

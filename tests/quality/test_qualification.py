@@ -9,12 +9,8 @@ from apps.accounts.models import ProjectMembership
 from apps.items.models import Item
 from apps.projects.models import GuidelineVersion
 from apps.quality.models import GoldNote, QualitySettings, SuspensionEvent, SuspensionKind
-from apps.quality.selectors import (
-    QualificationState,
-    gold_feedback,
-    qualification_items,
-    qualification_status,
-)
+from apps.quality.qualification import QualificationState, qualification_items, qualification_status
+from apps.quality.selectors import gold_feedback
 from apps.quality.services import quality_after_submit
 from tests.conftest import api_client_for
 from tests.factories import make_item

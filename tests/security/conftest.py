@@ -11,10 +11,11 @@ from django.utils import timezone
 from apps.accounts.models import OrganizationMembership, ProjectMembership, ProjectRole
 from apps.accounts.services.invites import invite_create
 from apps.accounts.services.tokens import api_token_create
-from apps.annotations.models import Assignment
+from apps.annotations.models import Annotation, Assignment, AssignmentStatus
 from apps.exports.models import ExportJob
 from apps.items.models import ImportJob
 from apps.items.services import import_upload_store
+from apps.quality.models import QualitySettings
 from apps.sampling.models import GenerationRun, ModelEndpoint, SamplingPlan, SamplingStrategy
 from tests.factories import ProjectMembershipFactory, UserFactory, make_item
 
@@ -46,6 +47,16 @@ def url_values(org, project, annotator, owner):  # type: ignore[no-untyped-def]
     assignment = Assignment.objects.create(
         project=project, item=item, annotator=annotator, leased_at=now, expires_at=now + timedelta(hours=1)
     )
+    # A submitted answer on a gold item in training mode: its feedback page is the annotator's own.
+    gold = make_item(project, responses=2, is_gold=True, gold_answers={"overall": 4})
+    QualitySettings.objects.update_or_create(project=project, defaults={"training_feedback": True})
+    gold_assignment = Assignment.objects.create(
+        project=project, item=gold, annotator=annotator, leased_at=now, expires_at=now + timedelta(hours=1),
+        status=AssignmentStatus.SUBMITTED, is_gold=True,
+    )
+    annotation = Annotation.objects.create(
+        project=project, item=gold, annotator=annotator, assignment=gold_assignment, answers={"overall": 2}
+    )
     upload = import_upload_store(project=project, user=owner, fileobj=io.BytesIO(b"prompt,response\nhi,there\n"),
                                  name="a.csv")
     job = ImportJob.objects.create(project=project, upload=upload, created_by=owner, mapping={})
@@ -67,6 +78,7 @@ def url_values(org, project, annotator, owner):  # type: ignore[no-untyped-def]
         "user_id": annotator.pk,
         "version": 1,
         "assignment_id": assignment.pk,
+        "annotation_id": annotation.pk,
         "upload_id": upload.pk,
         "job_id": job.pk,
         "export_id": export.pk,

@@ -107,6 +107,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "annotations:guidelines_confirm": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/guidelines/
     "annotations:next": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/next/
     "annotations:preferences": {"POST": "302 302 404 302 302 404 302"},  # projects/<int:project_id>/annotate/preferences/
+    # Training feedback: only the annotator's own answer (others, even managers, get 404).
+    "annotations:feedback": {"GET": "302 200 404 404 404 404 404"},
     # exports
     "exports_api:detail": {"GET": "401 404 404 404 200 404 200"},  # api/v1/exports/<int:export_id>/
     "exports_api:cancel": {"POST": "401 404 404 404 200 404 200"},  # api/v1/exports/<int:export_id>/cancel/

@@ -6,6 +6,8 @@ Counting invariant (DESIGN.md 1), for every item at every commit:
                       <= Item.required_annotations
 
 and no annotator ever holds two assignments for one item (unique (item, annotator)).
+Qualification-quiz assignments are left out of the count: a quiz lease takes no slot
+and its annotation is surplus (see `_QUIZ_CLAIM_SQL`).
 
 Locking protocol — every function here and in `submission` follows it, which is why
 no two of them can deadlock:
@@ -38,10 +40,19 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from apps.annotations.errors import AnnotatorSuspended, AssignmentClosed, LeaseExpired, QueuePaused
+from apps.accounts.models import ProjectMembership
+from apps.annotations.errors import (
+    AnnotatorSuspended,
+    AssignmentClosed,
+    LeaseExpired,
+    NotQualified,
+    QueuePaused,
+)
 from apps.annotations.models import Assignment, AssignmentStatus, WorkspacePreference
 from apps.items.models import Item, ItemState
 from apps.projects.models import PiiPolicy, Project
+from apps.quality.models import QualitySettings
+from apps.quality.qualification import QualificationState, QualificationStatus, qualification_status
 
 # Namespace of this module's advisory locks, so they cannot collide with other uses.
 _LEASE_LOCK_NAMESPACE = 0x5645_5249  # "VERI"
@@ -80,9 +91,10 @@ def gold_is_due(*, ratio: float, leased: int, gold_leased: int, phase: float) ->
 
 _STATS_SQL = f"""
 SELECT
-    count(*),
-    count(*) FILTER (WHERE a.is_gold),
-    count(*) FILTER (WHERE a.status IN ('{AssignmentStatus.LIVE}', '{AssignmentStatus.SUBMITTED}')),
+    count(*) FILTER (WHERE NOT a.is_qualification),
+    count(*) FILTER (WHERE a.is_gold AND NOT a.is_qualification),
+    count(*) FILTER (WHERE a.status IN ('{AssignmentStatus.LIVE}', '{AssignmentStatus.SUBMITTED}')
+                       AND NOT a.is_qualification),
     count(*) FILTER (WHERE a.is_harmful AND a.leased_at >= %(day_start)s),
     max(a.id) FILTER (WHERE a.status = '{AssignmentStatus.LIVE}'),
     (SELECT p.harmful_opt_out FROM {WorkspacePreference._meta.db_table} p
@@ -90,7 +102,10 @@ SELECT
     (SELECT p.paused_at IS NOT NULL FROM {WorkspacePreference._meta.db_table} p
       WHERE p.project_id = %(project)s AND p.annotator_id = %(annotator)s),
     (SELECT m.suspended_at IS NOT NULL FROM accounts_projectmembership m
-      WHERE m.project_id = %(project)s AND m.user_id = %(annotator)s)
+      WHERE m.project_id = %(project)s AND m.user_id = %(annotator)s),
+    (SELECT q.qualification_required FROM {QualitySettings._meta.db_table} q WHERE q.project_id = %(project)s)
+      AND EXISTS (SELECT 1 FROM accounts_projectmembership m
+                  WHERE m.project_id = %(project)s AND m.user_id = %(annotator)s AND m.qualified_at IS NULL)
 FROM {Assignment._meta.db_table} a
 WHERE a.project_id = %(project)s AND a.annotator_id = %(annotator)s
 """
@@ -139,13 +154,42 @@ RETURNING *
 """
 
 
-def _claim_sql(*, exclude_pii: bool, exclude_harmful: bool) -> str:
+def _claim_sql(template: str, *, exclude_pii: bool, exclude_harmful: bool) -> str:
+    """`template` (_CLAIM_SQL or _QUIZ_CLAIM_SQL) with the project's and annotator's exclusions."""
     extra = []
     if exclude_pii:
         extra.append("AND NOT i.has_pii")
     if exclude_harmful:
         extra.append("AND NOT i.is_harmful")
-    return _CLAIM_SQL.format(extra="\n      ".join(extra))
+    return template.format(extra="\n      ".join(extra))
+
+
+# The qualification quiz: the lowest-id gold item (with gold answers) this annotator was never
+# given, whatever its state, since every candidate answers the same quiz. A quiz lease takes
+# no slot of the item (active_count is untouched) and its annotation is never counted: gold
+# items are not work that needs answers, and the quiz must not close them for others.
+_QUIZ_CLAIM_SQL = f"""
+INSERT INTO {Assignment._meta.db_table}
+    (created_at, updated_at, project_id, item_id, annotator_id, status, leased_at, expires_at,
+     finished_at, is_qualification, is_gold, is_harmful)
+SELECT %(now)s, %(now)s, %(project)s, i.id, %(annotator)s, '{AssignmentStatus.LIVE}', %(now)s, %(expires)s,
+       NULL, true, true, i.is_harmful
+FROM {Item._meta.db_table} i
+WHERE i.project_id = %(project)s AND i.is_gold AND i.gold_answers IS NOT NULL
+  AND i.state <> '{ItemState.ARCHIVED}'
+  {{extra}}
+  AND NOT EXISTS (
+      SELECT 1 FROM {Assignment._meta.db_table} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
+  )
+ORDER BY i.id
+LIMIT 1
+RETURNING *
+"""
+
+
+def _quiz_status(annotator, project: Project) -> QualificationStatus | None:  # type: ignore[no-untyped-def]
+    membership = ProjectMembership.objects.filter(project=project, user=annotator).select_related("project").first()
+    return qualification_status(membership) if membership is not None else None
 
 
 def _first(sql: str, params: dict[str, Any]) -> Assignment | None:
@@ -154,6 +198,16 @@ def _first(sql: str, params: dict[str, Any]) -> Assignment | None:
 
 
 PAUSED_MESSAGE = "You are taking a break: your queue is paused. Resume when you are ready to continue."
+NOT_QUALIFIED_MESSAGE = (
+    "You did not reach the pass mark of this project's qualification quiz, so its main queue is closed "
+    "to you. The project's managers can let you in."
+)
+
+
+def _quiz_details(status: QualificationStatus | None) -> dict[str, Any]:
+    if status is None:
+        return {}
+    return {"answered": status.answered, "needed": status.needed, "score": status.score, "pass_mark": status.pass_mark}
 
 
 @dataclass(frozen=True)
@@ -167,6 +221,13 @@ class LeaseOutcome:
     assignment: Assignment | None
     harmful_today: int
     paused: bool = False
+    # Set while the annotator takes the project's qualification quiz (or failed it): the
+    # workspace shows the quiz progress; gold answers are never part of it.
+    qualification: QualificationStatus | None = None
+
+    @property
+    def not_qualified(self) -> bool:
+        return self.qualification is not None and self.qualification.state == QualificationState.FAILED
 
 
 def lease_next_item(annotator, project: Project, *, now: datetime | None = None) -> Assignment | None:  # type: ignore[no-untyped-def]
@@ -178,6 +239,8 @@ def lease_next_item(annotator, project: Project, *, now: datetime | None = None)
     outcome = lease_next(annotator, project, now=now)
     if outcome.paused:
         raise QueuePaused(PAUSED_MESSAGE)
+    if outcome.not_qualified:
+        raise NotQualified(NOT_QUALIFIED_MESSAGE, details=_quiz_details(outcome.qualification))
     return outcome.assignment
 
 
@@ -202,7 +265,8 @@ def lease_next(annotator, project: Project, *, now: datetime | None = None) -> L
         cursor.execute(
             _STATS_SQL, {"project": project.pk, "annotator": annotator.pk, "day_start": _start_of_day(now)}
         )
-        leased, gold_leased, counted, harmful_today, live_id, opt_out, paused, suspended = cursor.fetchone()
+        (leased, gold_leased, counted, harmful_today, live_id, opt_out, paused, suspended,
+         quiz_pending) = cursor.fetchone()
         if suspended:
             raise AnnotatorSuspended(
                 "Your work in this project is paused by the project's managers; contact them to continue."
@@ -213,7 +277,8 @@ def lease_next(annotator, project: Project, *, now: datetime | None = None) -> L
             # A live lease is never given up by asking again: the annotator gets the same
             # item back (reload, second tab, re-login), with a fresh expiry.
             resumed = _first(_RESUME_SQL, {"id": live_id, "expires": now + lease_length, "now": now})
-            return LeaseOutcome(resumed, harmful_today)
+            quiz = _quiz_status(annotator, project) if resumed is not None and resumed.is_qualification else None
+            return LeaseOutcome(resumed, harmful_today, qualification=quiz)
         if project.archived_at is not None:
             return LeaseOutcome(None, harmful_today)
         if project.per_annotator_cap is not None and counted >= project.per_annotator_cap:
@@ -222,8 +287,19 @@ def lease_next(annotator, project: Project, *, now: datetime | None = None) -> L
         exclude_harmful = bool(opt_out and project.allow_harmful_opt_out) or (
             project.harmful_exposure_cap is not None and harmful_today >= project.harmful_exposure_cap
         )
-        sql = _claim_sql(exclude_pii=project.pii_policy == PiiPolicy.EXCLUDE, exclude_harmful=exclude_harmful)
+        exclude_pii = project.pii_policy == PiiPolicy.EXCLUDE
         params = {"project": project.pk, "annotator": annotator.pk, "now": now, "expires": now + lease_length}
+        if quiz_pending:
+            quiz = _quiz_status(annotator, project)
+            if quiz is not None and not quiz.may_annotate:
+                assignment = None
+                if quiz.state != QualificationState.FAILED:
+                    quiz_sql = _claim_sql(_QUIZ_CLAIM_SQL, exclude_pii=exclude_pii, exclude_harmful=exclude_harmful)
+                    assignment = _first(quiz_sql, params)
+                if assignment is not None and assignment.is_harmful:
+                    harmful_today += 1
+                return LeaseOutcome(assignment, harmful_today, qualification=quiz)
+        sql = _claim_sql(_CLAIM_SQL, exclude_pii=exclude_pii, exclude_harmful=exclude_harmful)
         prefer_gold = gold_is_due(
             ratio=project.gold_ratio,
             leased=leased,
@@ -297,16 +373,17 @@ def leases_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:
                 Assignment.objects.select_for_update(skip_locked=True)
                 .filter(status=AssignmentStatus.LIVE, expires_at__lt=now)
                 .order_by("expires_at")
-                .values_list("id", "item_id")[:batch_size]
+                .values_list("id", "item_id", "is_qualification")[:batch_size]
             )
             if not rows:
                 return total
-            Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            Assignment.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
                 status=AssignmentStatus.EXPIRED, finished_at=now, updated_at=now
             )
             per_item: dict[int, int] = {}
-            for _, item_id in rows:
-                per_item[item_id] = per_item.get(item_id, 0) + 1
+            for _, item_id, quiz in rows:
+                if not quiz:  # a quiz lease never took a slot of its item
+                    per_item[item_id] = per_item.get(item_id, 0) + 1
             for item_id in sorted(per_item):
                 Item.objects.filter(pk=item_id).update(
                     active_count=Greatest(F("active_count") - per_item[item_id], 0)

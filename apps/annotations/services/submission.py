@@ -54,9 +54,10 @@ def answers_fingerprint(answers: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _release_slot(item_id: int) -> None:
-    """A live lease ends without an answer: the item gets its slot back."""
-    Item.objects.filter(pk=item_id).update(active_count=Greatest(F("active_count") - 1, 0))
+def _release_slot(assignment: Assignment) -> None:
+    """A live lease ends without an answer: the item gets its slot back (a quiz lease took none)."""
+    if not assignment.is_qualification:
+        Item.objects.filter(pk=assignment.item_id).update(active_count=Greatest(F("active_count") - 1, 0))
 
 
 # Every write of a submission in one statement (the assignment row is already locked):
@@ -124,9 +125,12 @@ def draft_save(*, assignment: Assignment, answers: Any, active_ms: int = 0) -> D
 class SubmitResult:
     annotation: Annotation
     replayed: bool
+    qualification: bool = False  # an answer in the qualification quiz (judged, never counted)
 
     @property
     def outcome(self) -> str:
+        if self.qualification:
+            return "qualification"
         if self.annotation.surplus:
             return "surplus"
         return "accepted_late" if self.annotation.late else "accepted"
@@ -175,7 +179,10 @@ def annotation_submit(
                     "This item was already submitted with different answers; the first submission stands.",
                     details={"annotation": content.submitted_id},
                 )
-            return SubmitResult(annotation=Annotation.objects.get(pk=content.submitted_id), replayed=True)
+            return SubmitResult(
+                annotation=Annotation.objects.get(pk=content.submitted_id), replayed=True,
+                qualification=locked.is_qualification,
+            )
         if locked.status in (AssignmentStatus.SKIPPED, AssignmentStatus.FLAGGED):
             raise AssignmentClosed(
                 f"This item was {locked.get_status_display().lower()}, so it takes no answers.",
@@ -200,7 +207,10 @@ def annotation_submit(
 
         counted, takes_new_slot = True, False
         late = locked.status == AssignmentStatus.EXPIRED or now > locked.expires_at
-        if locked.status != AssignmentStatus.LIVE:
+        if locked.is_qualification:
+            # A quiz answer is judged by the quiz, never counted on the gold item.
+            counted = False
+        elif locked.status != AssignmentStatus.LIVE:
             # The reaper returned this lease: it counts only if the item still has room.
             item = (
                 Item.objects.select_for_update(no_key=True)
@@ -251,7 +261,7 @@ def annotation_submit(
     # Quality control reacts to each committed submission at once: dynamic overlap may raise
     # the item's required count, the qualification quiz is judged, a recompute is debounced.
     transaction.on_commit(lambda: _quality_after_submit(annotation_id))
-    return SubmitResult(annotation=annotation, replayed=False)
+    return SubmitResult(annotation=annotation, replayed=False, qualification=locked.is_qualification)
 
 
 def _quality_after_submit(annotation_id: int) -> None:
@@ -295,7 +305,7 @@ def assignment_skip(*, assignment: Assignment, reason: Any, now: datetime | None
                 details={"status": locked.status},
             )
         if locked.status == AssignmentStatus.LIVE:
-            _release_slot(locked.item_id)
+            _release_slot(locked)
         Assignment.objects.filter(pk=locked.pk).update(status=AssignmentStatus.SKIPPED, finished_at=now, updated_at=now)
         Draft.objects.filter(assignment_id=locked.pk).delete()
         return Skip.objects.create(assignment_id=locked.pk, reason=text)
@@ -314,7 +324,7 @@ def assignment_release(*, assignment: Assignment, now: datetime | None = None) -
         locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
         if locked.status != AssignmentStatus.LIVE:
             return False
-        _release_slot(locked.item_id)
+        _release_slot(locked)
         Assignment.objects.filter(pk=locked.pk).update(status=AssignmentStatus.EXPIRED, finished_at=now, updated_at=now)
         return True
 
@@ -339,7 +349,7 @@ def assignment_flag(*, assignment: Assignment, category: Any, reason: Any = "", 
         if existing is not None:
             return existing
         if locked.status == AssignmentStatus.LIVE:
-            _release_slot(locked.item_id)
+            _release_slot(locked)
         if locked.status in (AssignmentStatus.LIVE, AssignmentStatus.EXPIRED):
             Assignment.objects.filter(pk=locked.pk).update(
                 status=AssignmentStatus.FLAGGED, finished_at=now, updated_at=now
