@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from apps.annotations.errors import AnnotatorSuspended, NotQualified
 from apps.annotations.models import Assignment, AssignmentStatus
-from apps.annotations.services import annotation_submit, assignment_skip, lease_next, lease_next_item, leases_expire
+from apps.annotations.services import (
+    annotation_submit,
+    assignment_skip,
+    lease_next,
+    lease_next_item,
+    leases_expire,
+)
 from apps.items.models import Item, ItemState
 from apps.quality.models import GoldNote, QualitySettings
 from apps.quality.services import quality_after_submit
