@@ -80,6 +80,8 @@ def assignment_payload(assignment: Assignment, project: Project) -> dict[str, An
             "content_warning": content.is_harmful,
             "prompt": {"text": content.prompt_text, "messages": content.prompt_messages},
             "responses": content.responses,
+            # Detected personal data as span suggestions over the text as shown (empty without any).
+            "pii_suggestions": content.pii_suggestions,
         },
         "questions": project.questions,
         "guideline_version": content.guideline_version,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Exists, F, JSONField, OuterRef, Q, Subquery
@@ -24,9 +25,9 @@ from apps.annotations.models import (
     WorkspacePreference,
 )
 from apps.items.models import Generation, Item, ItemGeneration, ItemState, Prompt
-from apps.privacy.detection import RedactedText, redact, redact_with_offsets
+from apps.privacy.detection import PII_TYPE_LABELS, RedactedText, redact, redact_with_offsets
 from apps.privacy.models import PiiSpan
-from apps.privacy.selectors import text_for_annotator
+from apps.privacy.selectors import SUGGESTION_LABEL, pii_suggestions_from_spans, text_for_annotator
 from apps.projects.models import GuidelineVersion, PiiPolicy, Project
 
 # "1000+ left" rather than counting a million rows on every page.
@@ -58,6 +59,7 @@ def _redacted_texts(content: ItemContent, *, prompt_id: int) -> None:
     spans = list(
         PiiSpan.objects.filter(Q(prompt_id=prompt_id) | Q(generation_id__in=content.generation_ids)).order_by("start")
     )
+    content.pii_spans = spans  # the suggestions reuse them
     prompt_spans = [s for s in spans if s.prompt_id is not None and s.message_index is None]
     if prompt_spans:
         redacted = redact_with_offsets(content.original_prompt_text, prompt_spans)
@@ -105,6 +107,17 @@ class ItemContent:
     submitted_fingerprint: str = ""
     # Redacted text → original offsets, per generation id (None: the prompt text).
     display_maps: dict[int | None, RedactedText] = field(default_factory=dict)
+    has_pii: bool = False
+    prompt_id: int | None = None
+    # The item's PiiSpan rows once loaded (by the redaction, or by `pii_suggestions`).
+    pii_spans: list[PiiSpan] | None = None
+
+    @cached_property
+    def pii_suggestions(self) -> list[dict[str, Any]]:
+        """Detected personal data as span suggestions over the texts as shown (see
+        `pii_suggestions_for_content`). Computed on first use, so the submit path,
+        which never reads it, pays nothing."""
+        return pii_suggestions_for_content(self)
 
     def spans_to_original(self, questions: list[dict[str, Any]], answers: Any) -> Any:
         """Span answers are given over the text as shown; store them over the original.
@@ -211,6 +224,8 @@ def item_content(
         prompt_messages=messages,
         original_prompt_text=prompt_text,
         guideline_version=shared["guideline_version"] or 0,
+        has_pii=shared["item__has_pii"],
+        prompt_id=shared["item__prompt_id"],
     )
     content.submitted_id = shared.get("submitted_id")
     content.submitted_fingerprint = shared.get("submitted_fingerprint") or ""
@@ -224,6 +239,56 @@ def item_content(
     if shared["item__has_pii"] and project.pii_policy != PiiPolicy.SHOW:
         _redacted_texts(content, prompt_id=shared["item__prompt_id"])
     return content
+
+
+def pii_suggestions_for_content(content: ItemContent) -> list[dict[str, Any]]:
+    """apps.privacy's suggestions (`pii_suggestions_from_spans`) for the item on screen,
+    with offsets into the text AS SHOWN and a readable `pii_label`.
+
+    Under "redact" a suggestion covers its placeholder ("[EMAIL]") exactly, so
+    `ItemContent.spans_to_original` maps a kept suggestion back to the stored value on
+    submit; under "show" the offsets are the stored ones. No query for an item without
+    personal data or when the redaction loaded the spans already; one otherwise.
+    """
+    if not content.has_pii:
+        return []
+    if content.pii_spans is None:
+        content.pii_spans = list(
+            PiiSpan.objects.filter(
+                Q(prompt_id=content.prompt_id, message_index__isnull=True)
+                | Q(generation_id__in=content.generation_ids)
+            ).order_by("start")
+        )
+    shown: list[dict[str, Any]] = []
+    seen: set[tuple[Any, int, int]] = set()
+    for suggestion in pii_suggestions_from_spans(content.pii_spans):
+        key = suggestion.get("generation")
+        if key is not None and key not in content.original_texts:
+            continue
+        display = content.display_maps.get(key)
+        if display is not None:
+            start, end = display.to_display(suggestion["start"], suggestion["end"])
+            suggestion = {**suggestion, "start": start, "end": end}
+        # Overlapping values share one placeholder: suggest it once.
+        if (key, suggestion["start"], suggestion["end"]) in seen:
+            continue
+        seen.add((key, suggestion["start"], suggestion["end"]))
+        suggestion["pii_label"] = PII_TYPE_LABELS.get(suggestion["pii_type"], suggestion["pii_type"])
+        shown.append(suggestion)
+    return shown
+
+
+def suggestions_for_question(question: dict[str, Any], suggestions: Any) -> list[dict[str, Any]]:
+    """The suggestions a spans question starts with: only a question whose labels include
+    SUGGESTION_LABEL gets any (a missing label is never invented), and only those over its
+    target (the prompt text, or the responses)."""
+    if question.get("type") != "spans" or not isinstance(suggestions, list) or not suggestions:
+        return []
+    labels = {label.get("value") for label in question.get("labels") or [] if isinstance(label, dict)}
+    if SUGGESTION_LABEL not in labels:
+        return []
+    on_prompt = question.get("target", "response") == "prompt"
+    return [s for s in suggestions if isinstance(s, dict) and ("generation" in s) != on_prompt]
 
 
 def assignment_for_annotator(*, user, assignment_id: int | str) -> Assignment:  # type: ignore[no-untyped-def]

@@ -2,9 +2,10 @@
 
 POST /api/v1/projects/{id}/imports/ · GET /api/v1/projects/{id}/imports/ · GET /api/v1/imports/{id}/ ·
 POST /api/v1/imports/{id}/cancel/ · GET /api/v1/imports/{id}/errors/?kind=csv|jsonl ·
-GET /api/v1/projects/{id}/items/ · GET, PATCH /api/v1/items/{id}/
+GET /api/v1/projects/{id}/items/ · GET, PATCH /api/v1/items/{id}/ ·
+DELETE /api/v1/projects/{id}/items/{item_id}/ · POST /api/v1/projects/{id}/items/delete/
 
-Imports are for managers. Item lists are for managers and reviewers; an
+Imports and deletions are for managers. Item lists are for managers and reviewers; an
 annotator may read only an item assigned to them, without gold answers,
 metadata or model names.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -263,3 +265,50 @@ class ItemDetailView(APIView):
             path, problem = next(iter(exc.errors.items()))
             raise ApiError("invalid_gold_answers", f"gold_answers.{path}: {problem}", details=exc.errors) from None
         return Response(item_representation(item, role=ProjectRole.MANAGER))
+
+
+# --- deleting items ---
+
+
+def _items_delete(request: Request, project: Any, ids: list[int]) -> services.ItemsDeleted:
+    try:
+        return services.items_delete(project=project, item_ids=ids, by=request.user, request=request)
+    except services.ItemsNotFound:
+        # Another tenant's id looks exactly like one that never existed.
+        raise Http404("No such item") from None
+
+
+class ProjectItemView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, project_id: int, item_id: int) -> Response:
+        """Delete one item with its leases, annotations and reviews (recorded in the audit log)."""
+        project = project_for_user(request.user, project_id, role=ProjectRole.MANAGER)
+        _items_delete(request, project, [item_id])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ItemsDeleteSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=services.MAX_ITEMS_PER_DELETE,
+        help_text=f"Item ids of this project, at most {services.MAX_ITEMS_PER_DELETE}.",
+    )
+
+
+class ItemsDeletedSerializer(serializers.Serializer):
+    deleted = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.IntegerField())
+    assignments = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+
+
+class ProjectItemsDeleteView(APIView):
+    @extend_schema(request=ItemsDeleteSerializer, responses=ItemsDeletedSerializer)
+    def post(self, request: Request, project_id: int) -> Response:
+        """Delete several items at once, all or nothing: an id that is not an item of the
+        project answers 404 and nothing is deleted."""
+        project = project_for_user(request.user, project_id, role=ProjectRole.MANAGER)
+        serializer = ItemsDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deleted = _items_delete(request, project, serializer.validated_data["ids"])
+        return Response({"deleted": len(deleted.ids), "ids": deleted.ids, "assignments": deleted.assignments,
+                         "annotations": deleted.annotations})

@@ -9,5 +9,7 @@ urlpatterns = [
     path("imports/<int:job_id>/cancel/", api.ImportCancelView.as_view(), name="import_cancel"),
     path("imports/<int:job_id>/errors/", api.ImportErrorsView.as_view(), name="import_errors"),
     path("projects/<int:project_id>/items/", api.ProjectItemsView.as_view(), name="items"),
+    path("projects/<int:project_id>/items/delete/", api.ProjectItemsDeleteView.as_view(), name="items_delete"),
+    path("projects/<int:project_id>/items/<int:item_id>/", api.ProjectItemView.as_view(), name="project_item"),
     path("items/<int:item_id>/", api.ItemDetailView.as_view(), name="item"),
 ]

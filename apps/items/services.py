@@ -1,18 +1,21 @@
-"""Writes of the items app: uploads, import jobs, gold marking, the demo sample."""
+"""Writes of the items app: uploads, import jobs, gold marking, deleting items, the demo sample."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from django.core.files import File
 from django.db import connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.annotations.models import Annotation, Assignment
 from apps.audit.services import audit_record
 from apps.core.models import JobStatus
 from apps.items.importing.errors import FileRejected
@@ -288,3 +291,74 @@ def item_update(
         fields.append("state")
     item.save(update_fields=fields)
     return item
+
+
+# --- deleting items ----------------------------------------------------------------
+
+# Per call: bounds the cascade one request does, and keeps every id in the audit event
+# (apps.audit caps a detail list at 200 entries).
+MAX_ITEMS_PER_DELETE = 200
+
+
+class ItemsNotFound(LookupError):
+    """Some ids are not items of the project (another tenant's, or already gone)."""
+
+    def __init__(self, missing: list[int]):
+        super().__init__(f"No such item: {', '.join(map(str, missing[:10]))}")
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class ItemsDeleted:
+    ids: list[int]
+    assignments: int
+    annotations: int
+
+
+def items_delete(
+    *, project: Project, item_ids: Iterable[int], by, request: HttpRequest | None = None  # type: ignore[no-untyped-def]
+) -> ItemsDeleted:
+    """Delete items of `project` and everything hanging off them, all or nothing, in one transaction.
+
+    Every id must be an item of this project, otherwise ItemsNotFound and nothing is
+    deleted; at most MAX_ITEMS_PER_DELETE ids (ValueError beyond). Assignments (with
+    their drafts, skips and annotations), flags, reviews, aggregates and gold notes go
+    with the items, so no count of live leases plus annotations outlives its item; the
+    project's quality figures are recomputed (debounced). Prompts and generations stay:
+    other items may share them, and their search entries and personal-data spans
+    belong to them, not to the item. One audit event per call names the items.
+
+    Locks, in the order submit and skip take them (assignment, then item), so neither
+    can deadlock with this: the items' assignments FOR UPDATE, then the items FOR
+    UPDATE. From then on leasing skips these items (SKIP LOCKED).
+    """
+    ids = sorted({int(pk) for pk in item_ids})
+    if len(ids) > MAX_ITEMS_PER_DELETE:
+        raise ValueError(f"At most {MAX_ITEMS_PER_DELETE} items per deletion; got {len(ids)}.")
+    if not ids:
+        return ItemsDeleted(ids=[], assignments=0, annotations=0)
+    mine = Item.objects.filter(project=project, pk__in=ids)
+    with transaction.atomic():
+        list(Assignment.objects.select_for_update().filter(project=project, item_id__in=ids).order_by("pk")
+             .values_list("pk", flat=True))
+        items = list(mine.select_for_update().only("pk", "project_id").order_by("pk"))
+        missing = sorted(set(ids) - {item.pk for item in items})
+        if missing:
+            raise ItemsNotFound(missing)
+        _, deleted = mine.delete()
+        result = ItemsDeleted(
+            ids=ids,
+            assignments=deleted.get(Assignment._meta.label, 0),
+            annotations=deleted.get(Annotation._meta.label, 0),
+        )
+        # The event keeps the ids (the rows are gone); it rolls back with the deletion.
+        audit_record(
+            actor=by, action="item.deleted", target=items[0] if len(items) == 1 else None, project=project,
+            request=request,
+            detail={"count": len(ids), "ids": ids, "assignments": result.assignments,
+                    "annotations": result.annotations},
+        )
+        from apps.quality.services import recompute_schedule
+
+        recompute_schedule(project_id=project.pk)
+    return result

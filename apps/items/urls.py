@@ -5,7 +5,9 @@ from apps.items import views
 app_name = "items"
 urlpatterns = [
     path("projects/<int:project_id>/items/", views.item_browser, name="browser"),
+    path("projects/<int:project_id>/items/delete/", views.items_delete, name="items_delete"),
     path("items/<int:item_id>/", views.item_detail, name="item_detail"),
+    path("items/<int:item_id>/delete/", views.item_delete, name="item_delete"),
     path("items/<int:item_id>/gold/", views.item_gold, name="item_gold"),
     path("projects/<int:project_id>/imports/new/", views.imports_new, name="imports_new"),
     path("projects/<int:project_id>/uploads/<int:upload_id>/mapping/", views.upload_mapping, name="upload_mapping"),

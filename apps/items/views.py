@@ -1,4 +1,5 @@
-"""Pages of the items app (htmx): imports (upload, mapping with preview, progress) and the item browser.
+"""Pages of the items app (htmx): imports (upload, mapping with preview, progress), the item browser
+and deleting items (selected in the browser, or one from its page).
 
 One view serves the full page, or for an htmx request a named partial of the same template.
 """
@@ -13,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -151,33 +153,30 @@ def import_errors_download(request: HttpRequest, job_id: int) -> HttpResponse:
 # --- item browser ---
 
 
-def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name)
-    if not value:
-        return None
+def _int_value(value: str | None) -> int | None:
     try:
-        return int(value)
+        return int(value) if value else None
     except ValueError:
         return None
 
 
-@require_GET
-@login_required
-def item_browser(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_for_user(request.user, project_id, role=ProjectRole.REVIEWER)
+def _browser_context(project: Any, params: Any) -> dict[str, Any]:
+    """The item browser for the filters and page position in `params` (GET, or the delete form's POST)."""
     filter_errors: dict[str, str] = {}
     try:
-        filters = selectors.item_filters_parse(request.GET)
+        filters = selectors.item_filters_parse(params)
     except selectors.FilterError as exc:
         filter_errors = exc.errors
         filters = selectors.ItemFilters()
-    page = selectors.item_page(project=project, filters=filters, after=_int_param(request, "after"),
-                               before=_int_param(request, "before"))
+    after, before = _int_value(params.get("after")), _int_value(params.get("before"))
+    page = selectors.item_page(project=project, filters=filters, after=after, before=before)
     count, capped = selectors.item_count_capped(project=project, filters=filters)
-    context = {
+    return {
         "project": project,
         "filters": filters,
         "filter_qs": urlencode(filters.as_query()),
+        "filter_fields": sorted(filters.as_query().items()),
+        "page_after": after,
         "filter_errors": filter_errors,
         "page": page,
         "count": count,
@@ -186,8 +185,52 @@ def item_browser(request: HttpRequest, project_id: int) -> HttpResponse:
         "states": ItemState.choices,
         "sources": GenerationSource.choices,
         "unindexed_imports": selectors.import_jobs_unindexed(project=project) if filters.q else 0,
+        "max_delete": services.MAX_ITEMS_PER_DELETE,
     }
-    return _render(request, "items/browser.html", context, partial="results")
+
+
+@require_GET
+@login_required
+def item_browser(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for_user(request.user, project_id, role=ProjectRole.REVIEWER)
+    return _render(request, "items/browser.html", _browser_context(project, request.GET), partial="results")
+
+
+def _deleted_message(deleted: services.ItemsDeleted) -> str:
+    items = f"{len(deleted.ids)} item{'s' if len(deleted.ids) != 1 else ''}"
+    if not deleted.annotations:
+        return f"Deleted {items}."
+    return f"Deleted {items} and {deleted.annotations} annotation{'s' if deleted.annotations != 1 else ''} of them."
+
+
+@require_POST
+@login_required
+def items_delete(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Delete the items ticked in the browser (researchers). htmx gets the results list again,
+    on the same page and filters; a plain form post goes back to the browser."""
+    project = project_for_user(request.user, project_id, role=ProjectRole.MANAGER)
+    raw = request.POST.getlist("item")
+    ids = [value for value in (_int_value(v) for v in raw) if value is not None]
+    notice: dict[str, str]
+    if not ids or len(ids) != len(raw):
+        notice = {"kind": "error", "text": "Select the items to delete first (the boxes in the first column)."}
+    elif len(set(ids)) > services.MAX_ITEMS_PER_DELETE:
+        notice = {"kind": "error", "text": f"At most {services.MAX_ITEMS_PER_DELETE} items at a time."}
+    else:
+        try:
+            deleted = services.items_delete(project=project, item_ids=ids, by=request.user, request=request)
+        except services.ItemsNotFound:
+            raise Http404("No such item") from None
+        notice = {"kind": "success", "text": _deleted_message(deleted)}
+    if _is_htmx(request):
+        context = {**_browser_context(project, request.POST), "notice": notice}
+        return _render(request, "items/browser.html", context, partial="results")
+    (messages.success if notice["kind"] == "success" else messages.error)(request, notice["text"])
+    try:
+        query = urlencode(selectors.item_filters_parse(request.POST).as_query())
+    except selectors.FilterError:
+        query = ""
+    return redirect(reverse("items:browser", args=[project.pk]) + (f"?{query}" if query else ""))
 
 
 @require_GET
@@ -202,6 +245,19 @@ def item_detail(request: HttpRequest, item_id: int) -> HttpResponse:
         "metadata_json": json.dumps(item.metadata, indent=2, ensure_ascii=False) if item.metadata else "",
     }
     return _render(request, "items/item_detail.html", context)
+
+
+@require_POST
+@login_required
+def item_delete(request: HttpRequest, item_id: int) -> HttpResponse:
+    """Delete one item from its page (researchers), then back to the browser."""
+    item = selectors.item_for_user(request.user, item_id, role=ProjectRole.MANAGER)
+    try:
+        deleted = services.items_delete(project=item.project, item_ids=[item.pk], by=request.user, request=request)
+    except services.ItemsNotFound:  # deleted by someone else a moment ago
+        raise Http404("No such item") from None
+    messages.success(request, f"Item #{item.pk}: {_deleted_message(deleted)}")
+    return redirect("items:browser", project_id=item.project.pk)
 
 
 @require_POST

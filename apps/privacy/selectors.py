@@ -6,6 +6,7 @@ For the assignment engine and the workspace:
     text_for_annotator(text, spans, policy)    the text as the annotator may see it
     annotator_texts_for_item(item, policy)     prompt, chat messages and responses, policy applied
     pii_suggestions_for_item(item)             spans in the schema's span-answer format
+    pii_suggestions_from_spans(spans)          the same for spans already loaded
 """
 
 from __future__ import annotations
@@ -123,14 +124,21 @@ def pii_suggestions_for_item(item: Item) -> list[dict[str, Any]]:
     text are left out: span questions target the prompt text or a response.
     """
     spans = spans_for_item(item)
-    suggestions = [
-        {"start": s.start, "end": s.end, "label": SUGGESTION_LABEL, "pii_type": s.type} for s in spans.prompt
-    ]
-    for generation_id, own in spans.generations.items():
-        suggestions += [
-            {"start": s.start, "end": s.end, "label": SUGGESTION_LABEL, "generation": generation_id, "pii_type": s.type}
-            for s in own
-        ]
+    return pii_suggestions_from_spans(
+        [*spans.prompt, *(span for own in spans.generations.values() for span in own)]
+    )
+
+
+def pii_suggestions_from_spans(spans: Iterable[PiiSpan]) -> list[dict[str, Any]]:
+    """`pii_suggestions_for_item` for spans already loaded (chat-turn spans are skipped)."""
+    suggestions = []
+    for span in spans:
+        if span.generation_id is not None:
+            suggestions.append({"start": span.start, "end": span.end, "label": SUGGESTION_LABEL,
+                                "generation": span.generation_id, "pii_type": span.type})
+        elif span.message_index is None:
+            suggestions.append({"start": span.start, "end": span.end, "label": SUGGESTION_LABEL,
+                                "pii_type": span.type})
     return suggestions
 
 

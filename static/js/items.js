@@ -31,3 +31,11 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
+
+// Item browser: the header box ticks every item on the page (the list is swapped in by htmx).
+document.addEventListener("change", (event) => {
+  const all = event.target.closest && event.target.closest("[data-select-all]");
+  if (!all) return;
+  const form = all.closest("form");
+  if (form) form.querySelectorAll("input[name=item]").forEach((box) => (box.checked = all.checked));
+});

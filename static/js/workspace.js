@@ -213,14 +213,18 @@
     fs.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
-  // After an answer: the next required question without one, else the Submit button
+  // A required question without an answer, or span suggestions not yet kept or removed.
+  const needsAttention = (fs) =>
+    (fs.dataset.required === "1" && !isComplete(fs)) || (fs.dataset.type === "spans" && currentSuggestion(fs) >= 0);
+
+  // After an answer: the next question that needs attention, else the Submit button
   // (so Enter submits, also after a text box was the last thing answered).
   function advance(from) {
     collect();
     const list = visibleFields();
     const start = Math.max(list.indexOf(from), -1);
     const ordered = list.slice(start + 1).concat(list.slice(0, start + 1));
-    const next = ordered.find((fs) => fs.dataset.required === "1" && !isComplete(fs));
+    const next = ordered.find(needsAttention);
     if (next && next !== from) focusField(next);
     else if (!next) {
       setActive(null);
@@ -482,6 +486,22 @@
   }
 
   function spansKey(fs, event, key) {
+    const suggestion = currentSuggestion(fs);
+    if (suggestion >= 0) {
+      // Enter on a button (Keep, Remove, a label) presses that button instead.
+      if (key === "Enter" && event.target.tagName !== "BUTTON") {
+        decideSuggestion(fs, suggestion, true);
+        return true;
+      }
+      if (key === "Delete" || key === "Backspace") {
+        decideSuggestion(fs, suggestion, false);
+        return true;
+      }
+      if (key === "ArrowDown" || key === "ArrowUp") {
+        moveSuggestion(fs, key === "ArrowDown" ? 1 : -1);
+        return true;
+      }
+    }
     const target = event.target.classList && event.target.classList.contains("span-target") ? event.target : null;
     if (target && (key === "ArrowRight" || key === "ArrowLeft")) {
       const words = target._words;
@@ -508,15 +528,77 @@
     return true;
   }
 
+  // --- span suggestions: personal data apps.privacy found, over the text as shown -----
+  // A suggestion is a span with `suggestion: "pending"` until the annotator keeps it
+  // ("confirmed") or removes it. Drafts store spans as they are, so a removed suggestion
+  // stays removed after a reload; answer validation drops the extra keys on submit.
+  // "Email address" reads "email address" after "suggested:"; "IP address" and "IBAN" stay.
+  function piiName(span) {
+    const name = String(span.pii_label || span.pii_type || "personal data");
+    return /^[A-Z][a-z]/.test(name) ? name[0].toLowerCase() + name.slice(1) : name;
+  }
+
+  function pendingIndexes(fs) {
+    const out = [];
+    (fs._spans || []).forEach((s, i) => s.suggestion === "pending" && out.push(i));
+    return out;
+  }
+
+  function currentSuggestion(fs) {
+    const pending = pendingIndexes(fs);
+    if (!pending.length) return -1;
+    return pending.includes(fs._current) ? fs._current : pending[0];
+  }
+
+  function decideSuggestion(fs, index, keep) {
+    const span = fs._spans[index];
+    if (!span || span.suggestion !== "pending") return;
+    if (keep) span.suggestion = "confirmed";
+    else fs._spans.splice(index, 1);
+    // Then the next pending one (after a removal the later indexes moved down by one).
+    const pending = pendingIndexes(fs);
+    const next = pending.find((i) => i >= (keep ? index + 1 : index));
+    fs._current = next !== undefined ? next : pending.length ? pending[0] : -1;
+    renderSpans(fs);
+    changed(fs);
+  }
+
+  function moveSuggestion(fs, step) {
+    const pending = pendingIndexes(fs);
+    const at = pending.indexOf(currentSuggestion(fs));
+    fs._current = pending[(at + step + pending.length) % pending.length];
+    renderSpans(fs);
+  }
+
+  function prefillSuggestions(restored) {
+    for (const fs of fields()) {
+      if (fs.dataset.type !== "spans" || !fs._suggestions.length) continue;
+      // A saved draft wins: what the annotator kept or removed stays that way.
+      if (restored && typeof restored === "object" && Array.isArray(restored[fs.dataset.qid])) continue;
+      fs._spans = fs._suggestions.map((s) => Object.assign({}, s, { suggestion: "pending" }));
+      fs._current = -1;
+      renderSpans(fs);
+    }
+  }
+
   function renderSpans(fs) {
     const labels = {};
     $$(".span-label", fs).forEach((b) => (labels[b.dataset.label] = { name: b.textContent.replace(/^\s*\S\s/, "").trim(), index: b.dataset.index }));
+    const current = currentSuggestion(fs);
     for (const target of $$(".span-target", fs)) {
       const text = target._text;
       const generation = target.dataset.generation;
       const mine = fs._spans
-        .filter((s) => String(s.generation === undefined ? "" : s.generation) === generation)
-        .map((s) => ({ start: cpToUnit(text, s.start), end: cpToUnit(text, s.end), label: s.label }));
+        .map((s, index) => ({ s, index }))
+        .filter(({ s }) => String(s.generation === undefined ? "" : s.generation) === generation)
+        .map(({ s, index }) => ({
+          start: cpToUnit(text, s.start),
+          end: cpToUnit(text, s.end),
+          label: s.label,
+          index,
+          pending: s.suggestion === "pending",
+          tag: piiName(s),
+        }));
       const pending = fs._pending && fs._pending.target === target ? fs._pending : null;
       const cuts = new Set([0, text.length]);
       mine.concat(pending ? [pending] : []).forEach((s) => {
@@ -537,8 +619,21 @@
         const mark = document.createElement("mark");
         mark.textContent = piece;
         if (covering.length) {
-          mark.className = "span-mark lbl-" + ((labels[covering[0].label] || {}).index || 0);
-          mark.title = covering.map((s) => (labels[s.label] || { name: s.label }).name).join(", ");
+          const decided = covering.filter((s) => !s.pending);
+          const suggested = covering.find((s) => s.pending);
+          if (decided.length) mark.className = "span-mark lbl-" + ((labels[decided[0].label] || {}).index || 0);
+          if (suggested) {
+            // Dashed outline; the tag is CSS generated content, so it never enters the
+            // text offsets that selections are measured in.
+            mark.classList.add("span-suggested");
+            mark.dataset.suggestion = String(suggested.index);
+            if (covering.some((s) => s.index === current)) mark.classList.add("span-current");
+            const ending = covering.find((s) => s.pending && s.end === to);
+            if (ending) mark.dataset.tag = "suggested: " + ending.tag;
+          }
+          mark.title = covering
+            .map((s) => (s.pending ? "Suggested: " : "") + (labels[s.label] || { name: s.label }).name)
+            .join(", ");
         }
         if (selected) mark.classList.add("span-pending");
         target.appendChild(mark);
@@ -552,16 +647,38 @@
       const text = target ? target._text : "";
       const snippet = text.slice(cpToUnit(text, span.start), cpToUnit(text, span.end));
       item.textContent = "“" + (snippet.length > 80 ? snippet.slice(0, 77) + "…" : snippet) + "” — " + (labels[span.label] || { name: span.label }).name + " ";
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "link";
-      remove.textContent = "Remove";
-      remove.addEventListener("click", () => {
+      const pending = span.suggestion === "pending";
+      const button = (label, act, onClick) => {
+        const el = document.createElement("button");
+        el.type = "button";
+        el.className = "link";
+        el.textContent = label;
+        el.dataset.act = act;
+        el.addEventListener("click", () => {
+          onClick();
+          // The list was redrawn under the pointer: keep the keys working in this question.
+          const focus = $(".span-target", fs);
+          if (focus) focus.focus({ preventScroll: true });
+        });
+        item.appendChild(el);
+        item.appendChild(document.createTextNode(" "));
+      };
+      if (span.suggestion) {
+        item.dataset.suggestion = span.suggestion;
+        if (index === current) item.classList.add("span-current");
+        const tag = document.createElement("span");
+        tag.className = "badge span-suggestion-tag";
+        tag.textContent = (pending ? "suggested: " : "kept suggestion: ") + piiName(span);
+        item.appendChild(tag);
+        item.appendChild(document.createTextNode(" "));
+      }
+      if (pending) button("Keep", "keep", () => decideSuggestion(fs, index, true));
+      button("Remove", "remove", () => {
+        if (pending) return decideSuggestion(fs, index, false);
         fs._spans.splice(index, 1);
         renderSpans(fs);
         changed(fs);
       });
-      item.appendChild(remove);
       list.appendChild(item);
     });
   }
@@ -668,6 +785,19 @@
     if (!ws || ws.submitting || ws.closed) return;
     clearErrors();
     const answers = collect();
+    const undecided = visibleFields().find((fs) => fs.dataset.type === "spans" && currentSuggestion(fs) >= 0);
+    if (undecided) {
+      const left = pendingIndexes(undecided).length;
+      const error = $(".field-error", undecided);
+      error.textContent =
+        "Keep or remove the " + left + " suggested span" + (left === 1 ? "" : "s") +
+        " first: Enter keeps the highlighted one, Delete removes it.";
+      error.hidden = false;
+      undecided.classList.add("has-error");
+      status("Some answers need attention (marked below).", "error");
+      focusField(undecided);
+      return;
+    }
     saveLocal();
     ws.submitting = true;
     $(".ws-submit").disabled = true;
@@ -832,11 +962,19 @@
       } else if (fs.dataset.type === "spans") {
         fs._spans = [];
         fs._pending = null;
+        fs._suggestions = readJSON(fs.dataset.suggestions, []);
+        fs._current = -1;
         $$(".span-target", fs).forEach((target) => {
           target._text = target.textContent;
           target._words = wordBounds(target._text);
           target._cursor = target._anchor = -1;
           target.addEventListener("mouseup", () => selectionIn(fs, target));
+          target.addEventListener("click", (event) => {
+            const mark = event.target.closest && event.target.closest("mark[data-suggestion]");
+            if (!mark) return;
+            fs._current = Number(mark.dataset.suggestion);
+            renderSpans(fs);
+          });
         });
         $$(".span-label", fs).forEach((b) => b.addEventListener("click", () => addSpan(fs, b.dataset.label)));
       } else if (fs.dataset.type === "rewrite") {
@@ -866,9 +1004,9 @@
       ws.activeMs = Math.max(Number(chosen.active_ms) || 0, 0);
       if (useLocal) ws.dirty = true;
       status("Your earlier answers were restored.", "ok");
-    } else {
-      collect();
     }
+    prefillSuggestions(chosen ? chosen.answers : null);
+    collect();
 
     const leaseSeconds = parseInt(section.dataset.leaseSeconds, 10) || 1800;
     ws.heartbeat = setInterval(() => {
@@ -882,7 +1020,7 @@
         .catch(() => {});
     }, Math.max(Math.min(60, leaseSeconds / 3), 5) * 1000);
 
-    const first = visibleFields().find((fs) => fs.dataset.required === "1" && !isComplete(fs)) || visibleFields()[0];
+    const first = visibleFields().find(needsAttention) || visibleFields()[0];
     // The panel's elements carry no ids, so htmx's focus restoration after a swap has
     // nothing to restore to and this focus stands.
     if (first) focusField(first);

@@ -127,6 +127,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "items_api:item": {"GET": "401 200 404 200 200 404 200", "PATCH": API_MANAGER_GET},  # api/v1/items/<int:item_id>/
     "items_api:imports": {"GET": API_MANAGER_GET, "POST": "401 403 404 403 415 404 415"},  # api/v1/projects/<int:project_id>/imports/
     "items_api:items": {"GET": "401 403 404 200 200 404 200"},  # api/v1/projects/<int:project_id>/items/
+    # Deleting items: researchers (managers) only; an annotator of the project is refused, other tenants get 404.
+    "items_api:items_delete": {"POST": "401 403 404 403 400 404 400"},  # api/v1/projects/<int:project_id>/items/delete/
+    "items_api:project_item": {"DELETE": "401 403 404 403 204 404 204"},  # api/v1/projects/<int:project_id>/items/<int:item_id>/
+    "items:items_delete": {"POST": "302 403 404 403 302 404 302"},  # projects/<int:project_id>/items/delete/
+    "items:item_delete": {"POST": "302 403 404 403 302 404 302"},  # items/<int:item_id>/delete/
     "items:import_detail": {"GET": PAGE_MANAGER_GET},  # imports/<int:job_id>/
     "items:import_cancel": {"POST": "302 403 404 403 302 404 302"},  # imports/<int:job_id>/cancel/
     "items:import_errors": {"GET": PAGE_MANAGER_GET},  # imports/<int:job_id>/errors/

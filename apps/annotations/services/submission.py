@@ -54,6 +54,18 @@ def answers_fingerprint(answers: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _lock(assignment: Assignment) -> Assignment:
+    """Lock the assignment row (the first lock of every write here). A row that is gone was
+    deleted with its item by the project's managers while the annotator held it."""
+    locked = Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+    if locked is None:
+        raise AssignmentClosed(
+            "This item was removed from the project while you had it open; your answer was not needed.",
+            details={"status": "deleted"},
+        )
+    return locked
+
+
 def _release_slot(assignment: Assignment) -> None:
     """A live lease ends without an answer: the item gets its slot back (a quiz lease took none)."""
     if not assignment.is_qualification:
@@ -166,7 +178,7 @@ def annotation_submit(
         )
     fingerprint = answers_fingerprint(answers)
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        locked = _lock(assignment)
         # Read after the lock in a statement of its own, on purpose: under READ COMMITTED a
         # join in the locking query would read the annotation from the snapshot taken
         # *before* waiting for the lock, and miss the one a concurrent replay just committed.
@@ -296,7 +308,7 @@ def assignment_skip(*, assignment: Assignment, reason: Any, now: datetime | None
     text = _reason_text(reason, field="reason", limit=500, required=True)
     text = SKIP_REASONS.get(text, text)
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        locked = _lock(assignment)
         if locked.status == AssignmentStatus.SKIPPED:
             return Skip.objects.get(assignment_id=locked.pk)
         if locked.status not in (AssignmentStatus.LIVE, AssignmentStatus.EXPIRED):
@@ -321,7 +333,7 @@ def assignment_release(*, assignment: Assignment, now: datetime | None = None) -
     """
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        locked = _lock(assignment)
         if locked.status != AssignmentStatus.LIVE:
             return False
         _release_slot(locked)
@@ -344,7 +356,7 @@ def assignment_flag(*, assignment: Assignment, category: Any, reason: Any = "", 
         )
     text = _reason_text(reason, field="reason", limit=1000, required=category == FlagCategory.OTHER)
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        locked = _lock(assignment)
         existing = Flag.objects.filter(item_id=locked.item_id, annotator_id=locked.annotator_id).first()
         if existing is not None:
             return existing

@@ -4,6 +4,8 @@
 one entry per answerable field, so the template stays free of logic. A question that
 applies to each response becomes one field per response, with the path
 `<question id>.<generation id>` that answer validation errors use as well.
+A spans question may start with personal-data suggestions (`suggestions`, offsets into
+the texts as shown: see apps.annotations.selectors.pii_suggestions_for_content).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 from typing import Any
 
 from django import template
+
+from apps.annotations.selectors import suggestions_for_question
 
 register = template.Library()
 
@@ -45,7 +49,9 @@ def _rating_points(question: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @register.simple_tag
-def question_fields(questions: Any, responses: Any, prompt_text: str = "") -> list[dict[str, Any]]:
+def question_fields(
+    questions: Any, responses: Any, prompt_text: str = "", suggestions: Any = None
+) -> list[dict[str, Any]]:
     responses = list(responses or [])
     fields: list[dict[str, Any]] = []
     for question in questions or []:
@@ -81,6 +87,7 @@ def question_fields(questions: Any, responses: Any, prompt_text: str = "") -> li
             base["responses"] = responses
         elif qtype == "spans":
             base["labels"] = _options(question.get("labels", []))
+            base["suggestions"] = suggestions_for_question(question, suggestions)
             if question.get("target", "response") == "prompt":
                 base["targets"] = [{"generation": "", "label": "Prompt", "text": prompt_text}]
             else:
