@@ -8,7 +8,16 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from apps.accounts.models import ApiToken, hash_secret
+from apps.accounts.models import ApiToken, User, hash_secret
+from apps.core.sql import columns, fetch_models
+
+# Every API request runs this: one statement, no ORM compile (apps.core.sql).
+_TOKEN_SQL = f"""
+SELECT {columns("t", ApiToken)}, {columns("u", User)}
+FROM {ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id
+WHERE t.key_hash = %(hash)s AND t.revoked_at IS NULL
+LIMIT 1
+"""
 
 
 class BearerOrTokenAuthentication(authentication.BaseAuthentication):
@@ -24,11 +33,11 @@ class BearerOrTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Token contains invalid characters.") from None
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=hash_secret(key), revoked_at__isnull=True)
-            .first()
-        )
+        found = fetch_models(_TOKEN_SQL, {"hash": hash_secret(key)}, ApiToken, User)
+        token = None
+        if found is not None:
+            token, user = found
+            token.user = user
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()

@@ -7,12 +7,14 @@ metadata, and other annotators' answers only where the project is not blind.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Exists, F, JSONField, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -24,6 +26,7 @@ from apps.annotations.models import (
     Draft,
     WorkspacePreference,
 )
+from apps.core.sql import columns, fetch_models
 from apps.items.models import Generation, Item, ItemGeneration, ItemState, Prompt
 from apps.privacy.detection import PII_TYPE_LABELS, RedactedText, redact, redact_with_offsets
 from apps.privacy.models import PiiSpan
@@ -159,54 +162,56 @@ def response_label(position: int) -> str:
     return chr(ord("A") + position) if position < 26 else str(position + 1)
 
 
+# The hot path's one query (next and submit both read it): the item's generations in
+# display order joined with the item and its prompt, the guideline version in force, the
+# assignment's draft and, when asked, the annotation already stored for it. LEFT JOINs
+# keep an item without generations (one row of NULLs). Raw SQL: the ORM spent more time
+# compiling the equivalent subqueries than PostgreSQL spends running them. jsonb arrives
+# as text (Django's psycopg2 setup), hence json.loads below.
+_ITEM_CONTENT_SQL = f"""
+SELECT ig.generation_id, g.text, i.is_harmful, i.has_pii, i.prompt_id, p.text, p.messages,
+       (SELECT v.version FROM {GuidelineVersion._meta.db_table} v
+         WHERE v.project_id = %(project)s ORDER BY v.version DESC LIMIT 1),
+       d.answers, d.active_ms, d.updated_at, a.id, a.request_fingerprint
+FROM {Item._meta.db_table} i
+JOIN {Prompt._meta.db_table} p ON p.id = i.prompt_id
+LEFT JOIN {ItemGeneration._meta.db_table} ig ON ig.item_id = i.id
+LEFT JOIN {Generation._meta.db_table} g ON g.id = ig.generation_id
+LEFT JOIN {Draft._meta.db_table} d ON d.assignment_id = %(assignment)s
+LEFT JOIN {Annotation._meta.db_table} a ON a.assignment_id = %(assignment)s AND %(with_submission)s
+WHERE i.id = %(item)s
+ORDER BY ig.position
+"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def item_content(
     *, item_id: int, project: Project, assignment_id: int | None = None, with_submission: bool = False
 ) -> ItemContent:
-    """One query on the hot path: the item's generations in display order joined with the
-    item and its prompt, plus, as subqueries, the guideline version in force and (with
-    `assignment_id`) the assignment's draft and, `with_submission`, the id and answer
-    fingerprint of an annotation already stored for it. A second query only for an item
-    without generations."""
-    extras = {
-        "guideline_version": Subquery(
-            GuidelineVersion.objects.filter(project_id=project.pk).order_by("-version").values("version")[:1]
-        ),
+    """One query: the item's generations in display order with the item, its prompt, the
+    guideline version in force and (with `assignment_id`) the assignment's draft and,
+    `with_submission`, the id and answer fingerprint of an annotation already stored for it.
+    Raises Item.DoesNotExist for an item that is gone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ITEM_CONTENT_SQL,
+            {"item": item_id, "project": project.pk, "assignment": assignment_id,
+             "with_submission": bool(with_submission and assignment_id is not None)},
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        raise Item.DoesNotExist(f"No item {item_id}")
+    first = rows[0]
+    shared = {
+        "item__is_harmful": first[2], "item__has_pii": first[3], "item__prompt_id": first[4],
+        "item__prompt__text": first[5], "item__prompt__messages": _json(first[6]), "guideline_version": first[7],
+        "draft_answers": _json(first[8]), "draft_active_ms": first[9], "draft_updated_at": first[10],
+        "submitted_id": first[11], "submitted_fingerprint": first[12],
     }
-    if assignment_id is not None:
-        drafts = Draft.objects.filter(assignment_id=assignment_id)
-        extras.update(
-            draft_answers=Subquery(drafts.values("answers")[:1], output_field=JSONField()),
-            draft_active_ms=Subquery(drafts.values("active_ms")[:1]),
-            draft_updated_at=Subquery(drafts.values("updated_at")[:1]),
-        )
-        if with_submission:
-            stored = Annotation.objects.filter(assignment_id=assignment_id)
-            extras.update(
-                submitted_id=Subquery(stored.values("id")[:1]),
-                submitted_fingerprint=Subquery(stored.values("request_fingerprint")[:1]),
-            )
-    columns = (
-        "item__is_harmful", "item__has_pii", "item__prompt_id", "item__prompt__text", "item__prompt__messages", *extras
-    )
-    rows = list(
-        ItemGeneration.objects.filter(item_id=item_id)
-        .annotate(**extras)
-        .order_by("position")
-        .values_list("generation_id", "generation__text", *columns)
-    )
-    if rows:
-        shared = dict(zip(columns, rows[0][2:], strict=True))
-    else:
-        shared = dict(
-            zip(
-                columns,
-                Item.objects.filter(pk=item_id)
-                .annotate(**extras)
-                .values_list("is_harmful", "has_pii", "prompt_id", "prompt__text", "prompt__messages", *extras)
-                .get(),
-                strict=True,
-            )
-        )
+    rows = [row for row in rows if row[0] is not None]
     raw_messages = shared["item__prompt__messages"]
     prompt_text = shared["item__prompt__text"]
     messages = None
@@ -291,6 +296,20 @@ def suggestions_for_question(question: dict[str, Any], suggestions: Any) -> list
     return [s for s in suggestions if isinstance(s, dict) and ("generation" in s) != on_prompt]
 
 
+# The assignment with its project (as select_related would give it), only when it is the
+# caller's and the caller still belongs to the project (a membership, or the organization).
+_OWN_ASSIGNMENT_SQL = f"""
+SELECT {columns("a", Assignment)}, {columns("p", Project)}
+FROM {Assignment._meta.db_table} a
+JOIN {Project._meta.db_table} p ON p.id = a.project_id
+WHERE a.id = %(id)s AND a.annotator_id = %(user)s
+  AND (EXISTS (SELECT 1 FROM {ProjectMembership._meta.db_table} m
+                WHERE m.project_id = a.project_id AND m.user_id = %(user)s)
+       OR EXISTS (SELECT 1 FROM {OrganizationMembership._meta.db_table} o
+                   WHERE o.organization_id = p.organization_id AND o.user_id = %(user)s))
+"""
+
+
 def assignment_for_annotator(*, user, assignment_id: int | str) -> Assignment:  # type: ignore[no-untyped-def]
     """The caller's own assignment in a project they still belong to; anything else is a 404.
 
@@ -302,18 +321,13 @@ def assignment_for_annotator(*, user, assignment_id: int | str) -> Assignment:  
         pk = int(assignment_id)
     except (TypeError, ValueError):
         raise Http404("No such assignment") from None
-    if not user.is_authenticated:
+    if not user.is_authenticated or not 0 < pk < 2**63:
         raise Http404("No such assignment")
-    member = ProjectMembership.objects.filter(project_id=OuterRef("project_id"), user=user)
-    org_member = OrganizationMembership.objects.filter(organization_id=OuterRef("project__organization_id"), user=user)
-    assignment = (
-        Assignment.objects.select_related("project")
-        .filter(pk=pk, annotator=user)
-        .filter(Exists(member) | Exists(org_member))
-        .first()
-    )
-    if assignment is None:
+    found = fetch_models(_OWN_ASSIGNMENT_SQL, {"id": pk, "user": user.pk}, Assignment, Project)
+    if found is None:
         raise Http404("No such assignment")
+    assignment, project = found
+    assignment.project = project
     return assignment
 
 

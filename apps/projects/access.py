@@ -13,11 +13,13 @@ from django.http import Http404
 
 from apps.accounts.models import (
     PROJECT_ROLE_RANK,
+    Organization,
     OrganizationMembership,
     OrgRole,
     ProjectMembership,
     ProjectRole,
 )
+from apps.core.sql import columns, fetch_models
 from apps.projects.models import Project
 
 
@@ -41,17 +43,35 @@ def project_role_for(user, project: Project) -> str | None:  # type: ignore[no-u
     return membership.role if membership else None
 
 
+# The project with its organization and the caller's effective role in one statement (the
+# same rule as project_role_for: organization members act as managers).
+_PROJECT_WITH_ROLE_SQL = f"""
+SELECT {columns("p", Project)}, {columns("o", Organization)},
+       EXISTS (SELECT 1 FROM {OrganizationMembership._meta.db_table} om
+                WHERE om.organization_id = p.organization_id AND om.user_id = %(user)s),
+       (SELECT pm.role FROM {ProjectMembership._meta.db_table} pm
+         WHERE pm.project_id = p.id AND pm.user_id = %(user)s ORDER BY pm.id LIMIT 1)
+FROM {Project._meta.db_table} p
+JOIN {Organization._meta.db_table} o ON o.id = p.organization_id
+WHERE p.id = %(id)s AND p.deletion_requested_at IS NULL
+"""
+
+
 def project_for_user(user, project_id: int | str, *, role: str = ProjectRole.ANNOTATOR) -> Project:  # type: ignore[no-untyped-def]
     """The project if the user has at least `role` in it; 404 if they cannot see it at all."""
     try:
         pk = int(project_id)
     except (TypeError, ValueError):
         raise Http404("No such project") from None
-    # A project whose deletion was requested is gone for everyone, even while it is being purged.
-    project = Project.objects.select_related("organization").filter(pk=pk, deletion_requested_at__isnull=True).first()
-    if project is None:
+    if not user.is_authenticated or not 0 < pk < 2**63:
         raise Http404("No such project")
-    effective = project_role_for(user, project)
+    # A project whose deletion was requested is gone for everyone, even while it is being purged.
+    found = fetch_models(_PROJECT_WITH_ROLE_SQL, {"id": pk, "user": user.pk}, Project, Organization)
+    if found is None:
+        raise Http404("No such project")
+    project, organization, org_member, member_role = found
+    project.organization = organization
+    effective = ProjectRole.MANAGER if org_member else member_role
     if effective is None:
         raise Http404("No such project")
     if PROJECT_ROLE_RANK[ProjectRole(effective)] < PROJECT_ROLE_RANK[ProjectRole(role)]:

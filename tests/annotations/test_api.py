@@ -98,10 +98,10 @@ def test_the_next_item_path_runs_a_fixed_handful_of_queries(rating_project, memb
         with CaptureQueriesContext(connection) as resumed:
             assert client.post(path).status_code == 200
         counts.append((len(new_lease), len(resumed)))
-    # Access (project, org membership, project membership), the savepoint pair of the test's
-    # transaction, advisory lock, stats, one claim-and-record statement (or, resuming, one
-    # UPDATE … RETURNING of the live lease), item content: 9 either way.
-    assert counts == [(9, 9), (9, 9)], [q["sql"][:80] for q in new_lease.captured_queries]
+    # Access (the project with the caller's role, one statement), the savepoint pair of the
+    # test's transaction, advisory lock, stats, one claim-and-record statement (or, resuming,
+    # one UPDATE … RETURNING of the live lease), item content: 7 either way.
+    assert counts == [(7, 7), (7, 7)], [q["sql"][:80] for q in new_lease.captured_queries]
 
 
 def test_submit_works_and_replays(lease, member):

@@ -277,10 +277,10 @@ def annotation_submit(
 
 
 def _quality_after_submit(annotation_id: int) -> None:
-    from apps.quality.tasks import quality_after_submit
+    from apps.quality.tasks import after_submit_enqueue
 
     try:
-        quality_after_submit.delay(annotation_id)
+        after_submit_enqueue(annotation_id)
     except Exception:  # the answer is stored; the periodic quality sweep catches up
         logger.warning("could not queue quality.after_submit for annotation %s", annotation_id, exc_info=True)
 
