@@ -25,10 +25,10 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +36,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from bench._common import RssSampler, megabytes, start_worker, stop_worker  # noqa: E402
+
 SHARED = BASE_DIR.parent / "shared" / "data" / "alpacaeval-outputs.jsonl.gz"
 SIZES = {"small": [5_000, 20_000], "full": [100_000, 1_000_000]}
 ANNOTATORS = 60
@@ -245,53 +249,6 @@ def fill_project(annotations: int, owner: Any, org: Any, annotators: list[Any], 
     return project
 
 
-class RssSampler(threading.Thread):
-    """Peak RSS of the worker's pool processes (the parent only dispatches)."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        import psutil
-
-        self.parent = psutil.Process(pid)
-        self.peak = 0
-        self.running = True
-
-    def run(self) -> None:
-        import psutil
-
-        while self.running:
-            try:
-                for child in self.parent.children(recursive=True):
-                    self.peak = max(self.peak, child.memory_info().rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    def stop(self) -> float:
-        self.running = False
-        self.join(1)
-        return round(self.peak / 1024**2, 1)
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
-    from config.celery import app
-
-    app.control.purge()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", "--loglevel", "WARNING", "--concurrency", "1",
-         "--pool", "prefork", "--max-tasks-per-child", "1", "--without-gossip", "--without-mingle",
-         "--hostname", f"bench-export-{os.getpid()}@%h"],
-        env=env, cwd=BASE_DIR, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if app.control.ping(timeout=0.5):
-            return process
-        if process.poll() is not None:
-            sys.exit("celery worker exited during start-up")
-    sys.exit("celery worker did not answer within 60 s")
-
-
 def run_export(project: Any, owner: Any, fmt: str, worker: subprocess.Popen) -> dict[str, Any]:  # type: ignore[type-arg]
     from apps.exports.models import ExportJob
     from apps.exports.services import export_create
@@ -308,7 +265,8 @@ def run_export(project: Any, owner: Any, fmt: str, worker: subprocess.Popen) -> 
             sys.exit("the worker died during the export")
         time.sleep(0.1)
     wall = time.monotonic() - started
-    peak = sampler.stop()
+    sampler.stop()
+    peak = megabytes(sampler.peak_pool)
     if job.status != "succeeded":
         sys.exit(f"export {job.pk} {job.status}: {job.error}")
     return {
@@ -338,7 +296,8 @@ def main() -> None:
     _admin(admin_url, f'CREATE DATABASE "{bench_name}"')
     media = tempfile.mkdtemp(prefix="verity-bench-export-")
     os.environ.update({"DATABASE_URL": bench_url, "MEDIA_ROOT": media, "DJANGO_SETTINGS_MODULE": "config.settings"})
-    sys.path.insert(0, str(BASE_DIR))
+    # The settings refuse to start without one; a throw-away key for a throw-away database.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     import django
 
     django.setup()
@@ -362,7 +321,7 @@ def main() -> None:
             projects.append((size, fill_project(size, owner, org, annotators, texts)))
             log(f"filled {size} annotations in {time.monotonic() - t0:.1f} s")
         log(f"database ready in {time.monotonic() - t:.1f} s")
-        worker = start_worker(dict(os.environ))
+        worker = start_worker(hostname="bench-export", quiet=True, extra_args=["--max-tasks-per-child", "1"])
         results: dict[int, dict[str, Any]] = {}
         for size, project in projects:
             for fmt in ("jsonl", "parquet"):
@@ -373,11 +332,8 @@ def main() -> None:
                     f"{run['records']} records, zip {run['archive_mb']} MB, worker RSS {run['start_rss_mb']} MB at start, "
                     f"peak {run['peak_rss_mb']} MB")
     finally:
-        if worker is not None and worker.poll() is None:
-            import signal
-
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+        if worker is not None:
+            stop_worker(worker)
         from django.db import connections
 
         connections.close_all()

@@ -58,6 +58,36 @@ def _aggregate_value(question: dict[str, Any], values: list[Any], generation_ids
                      ) -> tuple[Any, float, float | None, dict[int, float] | None]:
     """(aggregated value, confidence, agreement, borda points) for one question and target."""
     qtype = question["type"]
+    if qtype == "pairwise":
+        # The hot path of preference exports, once per item: checked first, and plain loops
+        # (each comprehension is a function call, and there are only a few votes).
+        counts: dict[str, int] = {}
+        for v in values:
+            choice = v["choice"]
+            counts[choice] = counts.get(choice, 0) + 1
+        top = max(counts.values())
+        leaders = 0
+        for candidate, votes in counts.items():
+            if votes == top:
+                leaders += 1
+                choice = candidate
+        if leaders > 1:
+            choice = "tie"
+        n = len(values)
+        share = counts.get(choice, 0) / n
+        result: dict[str, Any] = {"choice": choice, "share": share}
+        strengths: list[Any] = []
+        for v in values:
+            if v["choice"] == choice and "strength" in v:
+                strengths.append(v["strength"])
+        if strengths:
+            result["strength"] = sum(strengths) / len(strengths)
+        if n < 2:
+            return result, share, None, None
+        pairs = 0
+        for votes in counts.values():
+            pairs += votes * (votes - 1)
+        return result, share, pairs / (n * (n - 1)), None
     if qtype == "single_choice":
         order = [o["value"] for o in question.get("options", [])]
         counts = Counter(values)
@@ -73,22 +103,6 @@ def _aggregate_value(question: dict[str, Any], values: list[Any], generation_ids
         mean = sum(values) / len(values)
         # Confidence: annotators within one point of the mean.
         return mean, _share([abs(v - mean) <= 1 for v in values], True), _pairwise_agreement(values), None
-    if qtype == "pairwise":
-        # The hot path of preference exports: plain dict counting, no Counter.
-        counts: dict[str, int] = {}
-        for v in values:
-            counts[v["choice"]] = counts.get(v["choice"], 0) + 1
-        top = max(counts.values())
-        leaders = [c for c, n in counts.items() if n == top]
-        choice = leaders[0] if len(leaders) == 1 else "tie"
-        n = len(values)
-        share = counts.get(choice, 0) / n
-        result: dict[str, Any] = {"choice": choice, "share": share}
-        strengths = [v["strength"] for v in values if v["choice"] == choice and "strength" in v]
-        if strengths:
-            result["strength"] = sum(strengths) / len(strengths)
-        agreement = sum(c * (c - 1) for c in counts.values()) / (n * (n - 1)) if n > 1 else None
-        return result, share, agreement, None
     if qtype == "ranking":
         points: dict[int, float] = defaultdict(float)
         for ranking in values:

@@ -74,33 +74,36 @@ def build_dataset(
     out_dir: Path,
     salt: str,
     on_chunk: Callable[[int, int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> BuildResult:
-    """Write data files, README.md and manifest.json into out_dir. `on_chunk(items, records)` may raise to stop."""
+    """Write data files, README.md and manifest.json into out_dir. `on_chunk(items, records)` may raise to stop;
+    `on_total(items)` learns how many items there are once the first ones arrive."""
     schema = schema_for(options)
     ctx = _context(project, options, salt)
     compile_bundle = COMPILERS[options.kind]
     stats = ExportStats()
     writers = SplitWriters(out_dir, options.format, schema)
     records = 0
-    prompt_id, split = None, "train"
+    prompt_id, writer = None, writers.get("train")
+    observe_record = stats.observe_record
 
     def chunk_done(items: int) -> None:
         if on_chunk:
             on_chunk(items, records)
 
     try:
-        for bundle in iter_bundles(project, options, snapshot_at, on_chunk=chunk_done):
+        for bundle in iter_bundles(project, options, snapshot_at, on_chunk=chunk_done, on_total=on_total):
             if not ctx.admit(bundle):
                 continue
             aggregate = ctx.aggregate(bundle)
             if bundle.prompt_id != prompt_id:
                 prompt_id = bundle.prompt_id
-                split = split_for(bundle.prompt_hash, seed=options.seed, test_fraction=options.test_fraction)
-            writer = writers.get(split)
+                writer = writers.get(split_for(bundle.prompt_hash, seed=options.seed,
+                                               test_fraction=options.test_fraction))
             written = 0
             for record in compile_bundle(ctx, bundle):
                 writer.write(record.row)
-                stats.observe_record(record)
+                observe_record(record)
                 written += 1
             records += written
             stats.observe_bundle(bundle, aggregate, written)

@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scipy.stats import kendalltau
-
 from apps.quality.spans import span_f1
 
 SCORED_TYPES = ("single_choice", "multi_choice", "rating", "pairwise", "ranking", "spans")
@@ -81,6 +79,9 @@ def score_value(question: dict[str, Any], given: Any, expected: Any, rules: Gold
             return 0.0, False
         if len(order) < 2:
             return 1.0, True
+        # Imported here: scipy costs ~90 MB, and this module is loaded by every web and Celery process.
+        from scipy.stats import kendalltau
+
         tau = kendalltau(list(range(len(order))), given_positions).statistic
         tau = 1.0 if tau != tau else float(tau)  # NaN only when every position ties
         return (tau + 1.0) / 2.0, tau >= rules.ranking_tau_pass

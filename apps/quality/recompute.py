@@ -3,6 +3,10 @@ dynamic overlap and automatic suspension. Run by Celery (apps.quality.tasks).
 
 Reads every annotation once (apps.quality.loading), works on vectors, and writes
 its tables in bulk, so a million annotations take seconds rather than minutes.
+
+pandas, numpy, scipy and crowd-kit (~200 MB together) are imported inside the functions
+that use them: this module is imported by every web and Celery process (through
+`settings_for` and the services), most of which never recompute.
 """
 
 from __future__ import annotations
@@ -12,22 +16,20 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from django.db import transaction
 from django.db.models import Max
 
 from apps.annotations.models import Annotation
-from apps.quality import leaderboard as lb
-from apps.quality.aggregation import QuestionResult
 from apps.quality.gold import GoldRules
-from apps.quality.itemagg import build_rows, question_results, write_rows
-from apps.quality.loading import ProjectData, load_project_data
 from apps.quality.models import QualitySettings
-from apps.quality.overlap import overlap_candidates, overlap_raise
-from apps.quality.scores import compute_scores, gold_results, suspension_decisions, write_scores
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from apps.quality.aggregation import QuestionResult
+    from apps.quality.loading import ProjectData
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,10 @@ def project_recompute(*, project, progress: Progress | None = None) -> dict[str,
 
 
 def _project_recompute(*, project, progress: Progress | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from apps.quality.itemagg import build_rows, question_results, write_rows
+    from apps.quality.loading import load_project_data
+    from apps.quality.overlap import overlap_candidates, overlap_raise
+    from apps.quality.scores import compute_scores, gold_results, suspension_decisions, write_scores
     from apps.quality.services import annotator_suspend  # services import this module
 
     report = progress or (lambda stage, percent: None)
@@ -151,6 +157,8 @@ def _queue_counts(project, rows: dict[int, dict[str, Any]], items: pd.DataFrame 
 
 def progress_series(base: pd.DataFrame, min_annotations: int) -> dict[str, list]:
     """Annotations per day, and items that reached min_annotations counted annotations per day."""
+    import numpy as np
+
     if base.empty:
         return {"days": [], "annotations": [], "items_done": []}
     day = (base["submitted"] // 86400).astype(np.int64)
@@ -168,6 +176,10 @@ def progress_series(base: pd.DataFrame, min_annotations: int) -> dict[str, list]
 
 def pairwise_figures(questions: list[dict[str, Any]], data: ProjectData, results: list[QuestionResult]) -> tuple[list, list, list]:
     """Leaderboards (pairwise and ranking questions), position bias and length bias (pairwise)."""
+    import numpy as np
+
+    from apps.quality import leaderboard as lb
+
     leaderboards, position, length = [], [], []
     responses = data.responses
     if responses is None or responses.empty:
@@ -228,6 +240,10 @@ def items_refresh(*, project, item_ids: list[int]) -> int:  # type: ignore[no-un
     submission or a review so queues and the assignment engine react at once; the
     next full recompute refines the answers with Dawid–Skene.
     """
+    from apps.quality.itemagg import build_rows, question_results, write_rows
+    from apps.quality.loading import load_project_data
+    from apps.quality.overlap import overlap_candidates, overlap_raise
+
     questions = list(project.questions or [])
     rules = GoldRules.from_settings(settings_for(project))
     data = load_project_data(project, questions, item_ids=item_ids)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, TypeVar
 
-import numpy as np
-
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
@@ -105,6 +103,9 @@ def bradley_terry(models: Sequence[str], votes: Iterable[Vote], *, prior: float 
     between every pair of models: estimates stay finite with few or one-sided
     votes and shrink towards "equal" until the data says otherwise.
     """
+    # Imported here: this module is loaded by every web and Celery process, few of which rank models.
+    import numpy as np
+
     names = sorted(set(models))
     if not names:
         return {}

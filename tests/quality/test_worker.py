@@ -20,8 +20,9 @@ def test_scheduled_recompute_runs_in_the_worker(celery_worker, project):  # type
     a, b = annotators(project, 2)
     items = [make_item(project) for _ in range(4)]
     bulk_annotate([(item, person, {"label": "safe"}) for item in items for person in (a, b)])
-    assert recompute_schedule(project_id=project.pk, delay=0)
-    assert not recompute_schedule(project_id=project.pk, delay=0)  # debounced while one is pending
+    # A second later: the run has not started (and cleared the marker) when the second call comes.
+    assert recompute_schedule(project_id=project.pk, delay=1)
+    assert not recompute_schedule(project_id=project.pk, delay=1)  # debounced while one is pending
     snapshot = wait_for(
         lambda: QualitySnapshot.objects.filter(project=project, status=JobStatus.SUCCEEDED).first(),
         timeout=60, message="the worker to finish the recompute",

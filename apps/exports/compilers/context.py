@@ -52,6 +52,8 @@ class Context:
         self.questions = questions
         self.by_id = {q["id"]: q for q in questions}
         self.redactor = redactor
+        # Without fresh detection, text with no stored spans and no harm comes out unchanged.
+        self.stored_spans_only = redactor is None or redactor.source == "scan"
         self.pseudonym = pseudonym
         self.harmful_labels = set(options.harmful_labels)
         self.span_questions = [q for q in questions if q["type"] == "spans"]
@@ -146,7 +148,7 @@ class Context:
                         harm: list[tuple[int, int, str]] | None = None) -> Edited:
         """Model-written text: harmful spans masked (when asked) and personal data redacted, in one
         pass over the original offsets; the result maps original offsets into the new text."""
-        if not harm and not pii and (self.redactor is None or self.redactor.source == "scan"):
+        if not harm and not pii and self.stored_spans_only:
             return Edited(text, [])  # the common case: nothing to replace
         replacements: list[Replacement] = []
         if harm and self.options.harmful_spans == "mask":
@@ -162,15 +164,29 @@ class Context:
             return text
         return apply_replacements(text, self.redactor.replacements(text, None, written_by_annotator=True)).text
 
+    def model_text(self, text: str, *, pii: list[tuple[int, int, str]] | None,
+                   harm: list[tuple[int, int, str]] | None = None) -> str:
+        """`edit_model_text(...).text`; the common case (nothing to replace) returns `text` at once,
+        as this runs for every prompt and response written."""
+        if not harm and not pii and self.stored_spans_only:
+            return text
+        return self.edit_model_text(text, pii=pii, harm=harm).text
+
     def response_text(self, bundle: Bundle, response: Response) -> str:
-        return self.edit_model_text(response.text, pii=bundle.pii_generations.get(response.id),
-                                    harm=bundle.harm.get(response.id)).text
+        return self.model_text(response.text, pii=bundle.pii_generations.get(response.id),
+                               harm=bundle.harm.get(response.id))
 
     def is_harmful(self, bundle: Bundle, response: Response) -> bool:
         return bool(bundle.harm.get(response.id))
 
+    def _prompt_text(self, bundle: Bundle) -> str:
+        """The plain prompt text with its spans (harmful and stored PII) applied."""
+        return self.model_text(bundle.prompt_text, pii=bundle.pii_prompt.get(None), harm=bundle.harm.get("prompt"))
+
     def prompt_messages(self, bundle: Bundle) -> list[dict[str, Any]]:
-        messages = bundle.prompt_messages or [{"role": "user", "content": bundle.prompt_text}]
+        if not bundle.prompt_messages:
+            return [{"role": "user", "content": self._prompt_text(bundle)}]
+        messages = bundle.prompt_messages
         # Prompt spans (harmful and stored PII) are offsets into the plain prompt text: the chat
         # turn equal to it takes those; other turns have their own stored PII spans.
         target = max((i for i, m in enumerate(messages) if m.get("content") == bundle.prompt_text), default=None)
@@ -178,14 +194,15 @@ class Context:
         for position, message in enumerate(messages):
             content = str(message.get("content", ""))
             if position == target:
-                content = self.edit_model_text(content, pii=bundle.pii_prompt.get(None),
-                                               harm=bundle.harm.get("prompt")).text
+                content = self.model_text(content, pii=bundle.pii_prompt.get(None), harm=bundle.harm.get("prompt"))
             else:
-                content = self.edit_model_text(content, pii=bundle.pii_prompt.get(position)).text
+                content = self.model_text(content, pii=bundle.pii_prompt.get(position))
             cleaned.append({"role": str(message.get("role", "user")), "content": content})
         return cleaned
 
     def prompt_plain(self, bundle: Bundle) -> str:
+        if not bundle.prompt_messages:
+            return self._prompt_text(bundle)
         messages = self.prompt_messages(bundle)
         if len(messages) == 1:
             return messages[0]["content"]

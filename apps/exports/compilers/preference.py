@@ -120,7 +120,7 @@ def _rewrites(ctx: Context, bundle: Bundle) -> Iterator[Pair]:
 
 def preference_pairs(ctx: Context, bundle: Bundle) -> Iterator[Pair]:
     sources = ctx.options.sources
-    needs_aggregate = any(s in sources for s in ("pairwise", "ranking", "rating"))
+    needs_aggregate = "pairwise" in sources or "ranking" in sources or "rating" in sources
     answers = ctx.aggregate(bundle).answers if needs_aggregate else {}
     if "pairwise" in sources:
         yield from _pairwise(ctx, bundle, answers)
