@@ -106,7 +106,12 @@ class Item(TimeStampedModel):
     annotations; the assignment engine keeps it under the item's row lock.
     """
 
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="items", db_index=False)
+    # db_constraint=False on project too: the deferred foreign-key check fired once per row at
+    # commit and cost as much as the row itself in million-item plans and imports; items are
+    # only written by services that hold their project, and purges delete items first.
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False
+    )
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items", db_constraint=False)
     # No index on created_at (unlike TimeStampedModel): nothing queries items by it, and
     # each index slows bulk imports.
@@ -116,7 +121,9 @@ class Item(TimeStampedModel):
     metadata = models.JSONField(default=dict, blank=True)
     priority = models.IntegerField(default=0)
     state = models.CharField(max_length=10, choices=ItemState.choices, default=ItemState.OPEN)
-    content_hash = models.CharField(max_length=64)
+    # Collation "C": the unique (project, content_hash) index compares bytes, not locale rules.
+    # The hash starts with the prompt id (see apps.items.building.item_content_hash).
+    content_hash = models.CharField(max_length=64, db_collation="C")
     is_gold = models.BooleanField(default=False)
     # Never shown to annotators: only researcher-facing selectors read this.
     gold_answers = models.JSONField(null=True, blank=True)

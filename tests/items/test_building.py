@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from itertools import combinations
 
 import pytest
 
+from apps.items import building
 from apps.items.building import item_content_hash, items_insert, plan_item_groups
 from apps.items.models import Item, ItemGeneration
 from tests.factories import GenerationFactory, PromptFactory
@@ -117,3 +119,29 @@ def test_items_insert_gold_and_duplicates_within_one_call(project):
     assert (created, duplicates) == (1, 1)
     item = Item.objects.get(project=project)
     assert item.is_gold and item.gold_answers == {"overall": 4} and item.kind == "single"
+
+
+def test_items_another_writer_committed_meanwhile_are_skipped(project, monkeypatch):
+    """A batch of new items is COPYed straight in; if another writer committed one of them
+    after the check (here: the check is told there are none), the unique index stops the
+    COPY and the batch goes in through the staging path without duplicates."""
+    data = _generations(project, prompts=2, models=("a", "b"))
+    groups = plan_item_groups(data, mode="all_pairs", seed=0)
+    assert items_insert(project=project, groups=groups[:1]) == (1, 0)
+    monkeypatch.setattr(building, "_project_has_items_between", lambda *args: False)
+
+    created, duplicates = items_insert(project=project, groups=groups, metadata={"batch": "y"})
+
+    assert (created, duplicates) == (1, 1)
+    assert Item.objects.filter(project=project).count() == 2
+    second = Item.objects.get(content_hash=item_content_hash(*groups[1]))
+    assert tuple(g.pk for g in second.ordered_generations()) == groups[1][1]
+    assert second.metadata == {"batch": "y"} and second.kind == "pair"
+    assert ItemGeneration.objects.filter(item__project=project).count() == 4
+
+
+def test_item_hashes_lead_with_the_prompt_id():
+    """So a batch of items lands in one region of the (project, content_hash) index."""
+    digest = item_content_hash(0x1E240, (7, 9))
+    assert digest == "000000000001e240" + hashlib.sha256(b"item\x1f123456\x1f7,9").hexdigest()[:48]
+    assert len(digest) == 64 and item_content_hash(5, (9, 7)) != item_content_hash(5, (7, 9))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections import Counter, defaultdict
 from datetime import timedelta
 
@@ -14,8 +15,12 @@ from django.utils import timezone
 from apps.accounts.models import ProjectRole
 from apps.annotations.models import Annotation, Assignment, AssignmentStatus
 from apps.core.models import JobStatus
+from apps.items.building import item_content_hash
 from apps.items.models import Item, ItemGeneration, ItemKind
+from apps.sampling import planning
 from apps.sampling.models import PlanExecution, SamplingPlan
+from apps.sampling.planning import plan_build
+from apps.sampling.services import plans
 from apps.sampling.services.plans import (
     continuous_plans_top_up,
     plan_execution_run,
@@ -23,7 +28,8 @@ from apps.sampling.services.plans import (
     sampling_plan_create,
     sampling_plan_preview,
 )
-from tests.factories import ProjectMembershipFactory, UserFactory
+from tests.factories import GenerationFactory, ProjectMembershipFactory, UserFactory
+from tests.sampling.conftest import make_prompts
 
 MODELS = ["Meta-Llama-3-8B-Instruct", "falcon-7b-instruct", "gpt4_1106_preview", "llama-2-7b-chat-hf"]
 SOURCES = {"selfinstruct": 252, "oasst": 188, "koala": 156, "helpful_base": 129, "vicuna": 80}
@@ -265,6 +271,87 @@ def test_a_failing_execution_is_recorded(project, monkeypatch):
     def explode(**kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("apps.sampling.services.plans.plan_build", explode)
+    monkeypatch.setattr("apps.sampling.planning.generations_by_prompt", explode)
     result = plan_execution_run(execution_id=execution.pk)
     assert result.status == JobStatus.FAILED and "database went away" in result.error
+
+
+def test_a_failure_while_planning_a_later_batch_is_recorded(project, monkeypatch):
+    """Batches are planned in a second thread while earlier ones are written: an error there
+    still fails the execution, with the batches before it kept (a re-run skips them)."""
+    for prompt in make_prompts(project, 5):
+        for model in ("a", "b"):
+            GenerationFactory(project=project, prompt=prompt, model_name=model)
+    plan = sampling_plan_create(project=project, user=None, data={"name": "x", "strategy": "each"})
+    execution = plan_execution_start(plan=plan, user=None, enqueue=False)
+    monkeypatch.setattr("apps.sampling.services.plans.INSERT_CHUNK", 4)
+    real_stage = planning.items_stage
+    calls = []
+
+    def stage_then_explode(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("planning blew up")
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "items_stage", stage_then_explode)
+    result = plan_execution_run(execution_id=execution.pk)
+    assert result.status == JobStatus.FAILED and "planning blew up" in result.error
+    assert Item.objects.filter(project=project).count() == 4
+    assert not any(thread.name == "plan-items" for thread in threading.enumerate())
+
+    monkeypatch.setattr(planning, "items_stage", real_stage)
+    again = plan_execution_run(execution_id=plan_execution_start(plan=plan, user=None, enqueue=False).pk)
+    assert (again.status, again.created, again.duplicates) == (JobStatus.SUCCEEDED, 6, 4)
+
+
+def test_a_streamed_execution_plans_what_plan_build_plans(project, alpaca, monkeypatch):
+    """Executions plan batch by batch in a second thread; the items, their display order and
+    the counts are those of the whole plan built at once (as previews build it)."""
+    monkeypatch.setattr("apps.sampling.services.plans.INSERT_CHUNK", 1000)  # several batches, one prompt split
+    execution = execute(project, "k_pairs", config={"k": 3}, seed=11)
+    whole = plan_build(project=project, strategy="k_pairs", config={"k": 3}, seed=11, plan_id=execution.plan_id,
+                       check_existing=False)
+
+    made = list(plan_items(execution).order_by("pk").values_list("content_hash", flat=True))
+    assert made == [item_content_hash(prompt_id, ids) for prompt_id, ids in whole.groups]
+    assert (execution.planned, execution.created) == (whole.planned, len(whole.groups)) == (2415, 2415)
+    assert execution.breakdown["prompts"] == whole.prompts == 805
+    assert execution.breakdown["candidates"] == whole.candidates == 3220
+    assert execution.breakdown["pairings"] == whole.breakdown["pairings"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_big_plans_insert_on_two_connections_with_the_same_result(project, monkeypatch):
+    """Plans over PARALLEL_MIN_CANDIDATES generations insert batches on two connections at
+    once; the items are those one connection makes, and a failing batch fails the execution."""
+    for prompt in make_prompts(project, 30):
+        for model in ("a", "b", "c"):
+            GenerationFactory(project=project, prompt=prompt, model_name=model)
+    monkeypatch.setattr("apps.sampling.services.plans.INSERT_CHUNK", 7)
+    single = execute(project, "all_pairs", seed=2)
+    expected = set(plan_items(single).values_list("content_hash", flat=True))
+    Item.objects.filter(project=project).delete()
+
+    monkeypatch.setattr("apps.sampling.services.plans.PARALLEL_MIN_CANDIDATES", 1)
+    writers = set()
+    real_insert = plans._insert_chunk
+
+    def recording_insert(**kwargs):  # type: ignore[no-untyped-def]
+        writers.add(threading.current_thread().name)
+        return real_insert(**kwargs)
+
+    monkeypatch.setattr(plans, "_insert_chunk", recording_insert)
+    parallel = execute(project, "all_pairs", seed=2)
+    assert writers == {"plan-writer-0", "plan-writer-1"}
+    assert (parallel.status, parallel.created, parallel.duplicates) == (JobStatus.SUCCEEDED, 90, 0)
+    assert set(plan_items(parallel).values_list("content_hash", flat=True)) == expected
+    assert ItemGeneration.objects.filter(item__project=project).count() == 180
+
+    def failing_insert(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(plans, "_insert_chunk", failing_insert)
+    failed = execute(project, "all_pairs", seed=3)
+    assert failed.status == JobStatus.FAILED and "disk full" in failed.error
+    assert not any(thread.name.startswith("plan-") for thread in threading.enumerate())

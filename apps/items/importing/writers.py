@@ -152,8 +152,9 @@ def single_items_write(project, prepared: Prepared) -> int:  # type: ignore[no-u
             f"""
             WITH src AS (
                 SELECT g.prompt_id, g.id AS generation_id, s.metadata, s.priority, s.is_gold,
-                    encode(sha256(convert_to('item' || chr(31) || g.prompt_id::text || chr(31) || g.id::text,
-                                             'UTF8')), 'hex') AS content_hash
+                    lpad(to_hex(g.prompt_id), 16, '0') || left(encode(sha256(convert_to(
+                        'item' || chr(31) || g.prompt_id::text || chr(31) || g.id::text, 'UTF8')), 'hex'), 48)
+                        AS content_hash
                 FROM {SINGLE_ITEM_STAGE} s
                 CROSS JOIN LATERAL (
                     SELECT id, prompt_id FROM {Generation._meta.db_table}

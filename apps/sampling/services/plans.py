@@ -12,11 +12,15 @@ not run without gold, and reports any shortfall.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import random
+import threading
 import time
+from collections.abc import Generator, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.models import JobStatus
-from apps.items.building import ItemRow, item_rows_insert
+from apps.items.building import StagedItems, staged_items_insert
 from apps.items.models import GenerationSource, Item
 from apps.sampling.models import (
     GenerationRun,
@@ -33,7 +37,7 @@ from apps.sampling.models import (
     SamplingPlan,
     SamplingStrategy,
 )
-from apps.sampling.planning import gold_needed, plan_build
+from apps.sampling.planning import gold_needed, plan_build, plan_stream
 from apps.sampling.selectors import (
     METADATA_KEY_RE,
     gold_pool,
@@ -45,6 +49,11 @@ from apps.sampling.services.runs import metadata_filter_clean
 logger = logging.getLogger(__name__)
 
 INSERT_CHUNK = 50_000
+# Plans with this many candidate generations insert on two connections at once. Smaller ones
+# use the caller's connection only (a test's transaction sees, and rolls back, everything).
+PARALLEL_WRITERS = 2
+PARALLEL_MIN_CANDIDATES = 200_000
+T = TypeVar("T")
 NEEDS_BUDGET = (SamplingStrategy.ADAPTIVE, SamplingStrategy.STRATIFIED)
 
 
@@ -203,14 +212,14 @@ def sampling_plan_preview(
             }
         )
     batch = plan_build(project=project, strategy=strategy, config=clean, seed=seed, limit=limit)
-    needed = gold_needed(project=project, created=len(batch.rows))
+    needed = gold_needed(project=project, created=len(batch.groups))
     available = gold_pool(project=project).count()
     warnings = []
     if not batch.candidates:
         warnings.append("No generations match: import outputs or start a generation run first.")
     elif not batch.planned and strategy in (SamplingStrategy.ALL_PAIRS, SamplingStrategy.K_PAIRS):
         warnings.append("Nothing to pair: pairs need prompts with at least two generations (two models or samples).")
-    elif not batch.rows:
+    elif not batch.groups:
         warnings.append("Every planned item exists already: nothing new to add.")
     if needed > available:
         warnings.append(f"The gold ratio asks for {needed} gold items but only {available} open gold items exist.")
@@ -219,7 +228,7 @@ def sampling_plan_preview(
         "candidates": batch.candidates,
         "prompts": batch.prompts,
         "planned": batch.planned,
-        "new_items": len(batch.rows),
+        "new_items": len(batch.groups),
         "duplicates": batch.duplicates,
         "gold_needed": needed,
         "gold_available": available,
@@ -254,7 +263,7 @@ def plan_execution_start(
     return execution
 
 
-def _insert_chunk(*, project, rows: list[ItemRow]) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _insert_chunk(*, project, staged: StagedItems) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """One chunk of items in its own transaction, without waiting for the WAL flush at commit.
 
     Safe to skip that wait: the execution's final status update commits normally
@@ -263,7 +272,104 @@ def _insert_chunk(*, project, rows: list[ItemRow]) -> tuple[int, int]:  # type: 
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
-        return item_rows_insert(project=project, rows=rows)
+        return staged_items_insert(project=project, staged=staged)
+
+
+def _insert_chunks(*, project, chunks: Iterator[StagedItems], writers: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Insert the chunks, `writers` at a time, each writer on its own database connection;
+    returns (created, duplicates).
+
+    One PostgreSQL backend inserting a million items with their index entries is the
+    slowest part of a big plan; two keep both cores of a small server busy. Chunks are
+    independent transactions either way (a failed one is filled in by a re-run), but
+    with several writers item ids no longer follow the plan's order exactly.
+    """
+    if writers <= 1:
+        created = duplicates = 0
+        for chunk in chunks:
+            made, skipped = _insert_chunk(project=project, staged=chunk)
+            created += made
+            duplicates += skipped
+        return created, duplicates
+    work: queue.Queue[StagedItems | None] = queue.Queue(maxsize=writers)
+    results: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while (chunk := work.get()) is not None:
+                if errors:
+                    continue  # another writer failed: drain without writing
+                try:
+                    results.append(_insert_chunk(project=project, staged=chunk))
+                except BaseException as exc:
+                    errors.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=write, name=f"plan-writer-{n}", daemon=True) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for chunk in chunks:
+            if errors:
+                break
+            work.put(chunk)
+    finally:
+        for _ in threads:
+            work.put(None)
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return sum(made for made, _ in results), sum(skipped for _, skipped in results)
+
+
+def _in_background(iterator: Iterator[T], *, depth: int = 2) -> Generator[T, None, None]:
+    """Run `iterator` (pure Python: no database access) in a second thread, `depth` items ahead.
+
+    psycopg2 releases the GIL while PostgreSQL works, so the thread plans and formats the
+    next batches while this one waits for the last insert. An error in the thread is
+    raised here; stopping early (an error here) stops the thread.
+    """
+    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for value in iterator:
+                if not put((False, value)):
+                    return
+            put((True, None))
+        except BaseException as exc:  # handed to the consuming thread, which fails the execution
+            put((True, exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()  # a generator's own cleanup (e.g. gc_paused) runs in its thread
+
+    thread = threading.Thread(target=produce, name="plan-items", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, value = handoff.get()
+            if done:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def _pii_scan_new_items(*, project, after_id: int) -> None:  # type: ignore[no-untyped-def]
@@ -287,23 +393,37 @@ def plan_execution_run(*, execution_id: int) -> PlanExecution:
     plan = execution.plan
     try:
         started = time.monotonic()
-        batch = plan_build(
-            project=plan.project,
-            strategy=plan.strategy,
-            config=plan.config,
-            seed=plan.seed,
-            limit=execution.limit,
-            plan_id=plan.pk,
-            priority=plan.priority,
-            check_existing=False,
-        )
+        stream = None
+        if execution.limit is None:
+            stream = plan_stream(
+                project=plan.project,
+                strategy=plan.strategy,
+                config=plan.config,
+                seed=plan.seed,
+                batch_size=INSERT_CHUNK,
+                plan_id=plan.pk,
+                priority=plan.priority,
+            )
+        if stream is not None:
+            batch, staged = stream.batch, stream.staged
+        else:
+            batch = plan_build(
+                project=plan.project,
+                strategy=plan.strategy,
+                config=plan.config,
+                seed=plan.seed,
+                limit=execution.limit,
+                plan_id=plan.pk,
+                priority=plan.priority,
+                check_existing=False,
+            )
+            staged = batch.staged(INSERT_CHUNK)
         planned_at = time.monotonic()
         created = duplicates = 0
         newest_before = Item.objects.filter(project=plan.project).order_by("-pk").values_list("pk", flat=True).first() or 0
-        for start in range(0, len(batch.rows), INSERT_CHUNK):
-            made, skipped = _insert_chunk(project=plan.project, rows=batch.rows[start : start + INSERT_CHUNK])
-            created += made
-            duplicates += skipped
+        writers = PARALLEL_WRITERS if batch.candidates >= PARALLEL_MIN_CANDIDATES else 1
+        with contextlib.closing(_in_background(staged)) as chunks:  # stops the planning thread on errors
+            created, duplicates = _insert_chunks(project=plan.project, chunks=chunks, writers=writers)
         inserted_at = time.monotonic()
         mixed, needed = gold_mix(plan=plan, created=created)
         if created:
@@ -319,6 +439,8 @@ def plan_execution_run(*, execution_id: int) -> PlanExecution:
         "candidates": batch.candidates,
         "prompts": batch.prompts,
         "gold_needed": needed,
+        # "plan": before the first insert could start; "insert": the rest (a streamed plan
+        # plans its later batches meanwhile).
         "seconds": {"plan": round(planned_at - started, 2), "insert": round(inserted_at - planned_at, 2)},
     })
     PlanExecution.objects.filter(pk=execution_id).update(
